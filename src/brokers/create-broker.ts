@@ -1,0 +1,17 @@
+// Picks the broker from resolved options: the only file that names both.
+import type { Broker } from '../core/broker.js';
+import type { ResolvedHubOptions } from '../core/options.js';
+import { MemoryBroker } from './memory.js';
+import { RedisBroker } from './redis.js';
+
+export function createBroker(options: ResolvedHubOptions): Broker {
+  if (typeof options.broker === 'object') return options.broker;
+  if (options.broker === 'redis') {
+    return new RedisBroker({
+      url: options.redisUrl as string,
+      channelPrefix: options.channelPrefix,
+      logger: options.logger,
+    });
+  }
+  return new MemoryBroker();
+}

@@ -1,0 +1,155 @@
+// RedisBroker: Redis pub/sub through node-redis, on the channel's own name
+// (plus an optional prefix), in django_sse's wire format. One publishing
+// client and one duplicate() for SUBSCRIBE; node-redis re-subscribes after a
+// reconnect, and health follows the subscribing connection itself (SPEC §4).
+import { createClient } from 'redis';
+import type { Broker, BrokerHealth, BrokerListener } from '../core/broker.js';
+import { BrokerUnavailableError } from '../core/errors.js';
+import type { SseEvent } from '../core/event.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { decodePayload, encodePayload } from './redis-wire.js';
+
+export interface RedisBrokerOptions {
+  /** node-redis URL, e.g. `redis://127.0.0.1:6379`. */
+  url: string;
+  /** Prepended to every Redis channel name. Defaults to `''`. */
+  channelPrefix?: string;
+  /** Defaults to silent. */
+  logger?: Logger;
+  /** Longest wait between reconnect attempts, in ms. Defaults to 2000. */
+  maxReconnectDelay?: number;
+}
+
+export type RedisClient = ReturnType<typeof createClient>;
+
+export interface RedisBrokerCounters {
+  /** Payloads that were not django_sse arrays and were delivered raw. */
+  badPayloads: number;
+  /** Times the subscribing connection came back after a loss. */
+  reconnects: number;
+}
+
+export class RedisBroker implements Broker, BrokerHealth {
+  readonly name = 'redis';
+  readonly counters: RedisBrokerCounters = { badPayloads: 0, reconnects: 0 };
+  /** The publishing connection; also usable for commands (history, sessions). */
+  readonly client: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly prefix: string;
+  private readonly logger: Logger;
+  private readonly healthListeners = new Set<(healthy: boolean) => void>();
+  private healthy = false;
+  private everReady = false;
+  private closed = false;
+
+  constructor(options: RedisBrokerOptions) {
+    this.prefix = options.channelPrefix ?? '';
+    this.logger = options.logger ?? silentLogger;
+    const maxDelay = options.maxReconnectDelay ?? 2000;
+    this.client = createClient({
+      url: options.url,
+      socket: {
+        connectTimeout: 5000,
+        // Exponential backoff with jitter, capped, forever: the hub must come
+        // back by itself when Redis does (SPEC §7 "Broker faults").
+        reconnectStrategy: (retries) => Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) + Math.floor(Math.random() * 50),
+      },
+    });
+    this.subscriber = this.client.duplicate();
+    // Without 'error' listeners node-redis errors would kill the process.
+    this.client.on('error', (err: unknown) => this.logger.debug('redis publisher error', { error: String(err) }));
+    this.subscriber.on('error', (err: unknown) => {
+      this.logger.debug('redis subscriber error', { error: String(err) });
+      this.setHealthy(false);
+    });
+    for (const event of ['end', 'reconnecting'] as const) this.subscriber.on(event, () => this.setHealthy(false));
+    this.subscriber.on('ready', () => {
+      if (this.everReady) this.counters.reconnects++;
+      this.everReady = true;
+      this.setHealthy(true);
+    });
+    const connect = (client: RedisClient, role: string): void => {
+      client.connect().catch((err: unknown) => this.logger.warn(`redis ${role} could not connect`, { error: String(err) }));
+    };
+    connect(this.client, 'publisher');
+    connect(this.subscriber, 'subscriber');
+  }
+
+  isHealthy(): boolean {
+    return this.healthy && this.subscriber.isReady;
+  }
+
+  onHealthChange(listener: (healthy: boolean) => void): () => void {
+    this.healthListeners.add(listener);
+    return () => this.healthListeners.delete(listener);
+  }
+
+  /** Resolves once both connections are ready (for tests and start-up checks). */
+  async ready(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(this.client.isReady && this.subscriber.isReady)) {
+      if (this.closed) throw new BrokerUnavailableError(this.name, 'the redis broker is closed');
+      if (Date.now() > deadline) {
+        throw new BrokerUnavailableError(this.name, `the redis broker could not connect within ${timeoutMs} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async publish(channel: string, event: SseEvent): Promise<void> {
+    if (this.closed) throw new BrokerUnavailableError(this.name, 'the redis broker is closed');
+    // node-redis would queue the command until Redis is back; refuse instead,
+    // so sendEvent rejects at once while Redis is down (SPEC §7).
+    if (!this.client.isReady) {
+      throw new BrokerUnavailableError(this.name, 'the redis broker is not connected; the event was not sent');
+    }
+    try {
+      await this.client.publish(this.prefix + channel, encodePayload(event));
+    } catch (err) {
+      throw new BrokerUnavailableError(this.name, `the redis broker refused the event: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  subscribe(channel: string, listener: BrokerListener): Promise<void> {
+    return this.subscriber.subscribe(this.prefix + channel, (message: string) => {
+      const { event, wellFormed } = decodePayload(message);
+      if (!wellFormed) {
+        this.counters.badPayloads++;
+        this.logger.debug('delivered a payload that is not a django_sse array as a raw message', {
+          channel,
+          bytes: message.length,
+        });
+      }
+      listener(event);
+    });
+  }
+
+  unsubscribe(channel: string): Promise<void> {
+    return this.subscriber.unsubscribe(this.prefix + channel);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.setHealthy(false);
+    await Promise.all([closeClient(this.client), closeClient(this.subscriber)]);
+  }
+
+  private setHealthy(healthy: boolean): void {
+    if (this.closed && healthy) return;
+    if (healthy === this.healthy) return;
+    this.healthy = healthy;
+    for (const listener of this.healthListeners) listener(healthy);
+  }
+}
+
+async function closeClient(client: RedisClient): Promise<void> {
+  if (!client.isOpen) return;
+  try {
+    await (client.isReady ? client.close() : client.destroy());
+  } catch {
+    client.destroy();
+  }
+}

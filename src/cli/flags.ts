@@ -1,0 +1,104 @@
+// One table of sse-runserver's flags: flag ↔ environment variable ↔ default ↔
+// help. It feeds commander (and so --help) and the README's table; add a flag
+// here and nowhere else.
+import { InvalidArgumentError, Option, type Command } from 'commander';
+
+export interface FlagSpec {
+  /** commander flags, e.g. `--port <n>`. */
+  flags: string;
+  /** Environment variable the flag reads when not given. */
+  env: string;
+  description: string;
+  /** Default value, as shown in --help. */
+  defaultValue?: string | number | boolean | string[];
+  parse?: (value: string, previous: unknown) => unknown;
+  choices?: readonly string[];
+}
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`expected a positive whole number, got "${value}"`);
+  }
+  return n;
+}
+
+export function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n > 65535) {
+    throw new InvalidArgumentError(`expected a port number 0-65535, got "${value}"`);
+  }
+  return n;
+}
+
+/** Repeatable and comma-separated: `--x a --x b,c` → [a, b, c]. */
+export function list(value: string, previous: unknown): string[] {
+  const items = value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+  return Array.isArray(previous) ? [...(previous as string[]), ...items] : items;
+}
+
+export function redisUrl(value: string): string {
+  if (!/^rediss?:\/\//.test(value)) throw new InvalidArgumentError(`expected a redis:// URL, got "${value}"`);
+  return value;
+}
+
+export const RUNSERVER_FLAGS: FlagSpec[] = [
+  { flags: '--address <host>', env: 'SSE_ADDRESS', description: 'address to listen on', defaultValue: '127.0.0.1' },
+  { flags: '--port <n>', env: 'SSE_PORT', description: 'port to listen on (0: any free port)', defaultValue: 8888, parse: port },
+  { flags: '--path <path>', env: 'SSE_PATH', description: 'path of the SSE endpoint', defaultValue: '/' },
+  {
+    flags: '--redis <url>',
+    env: 'REDIS_URL',
+    description: 'Redis URL for the redis broker (also SSE_REDIS_URL); without it, the in-memory broker',
+    parse: redisUrl,
+  },
+  { flags: '--channel-prefix <prefix>', env: 'SSE_CHANNEL_PREFIX', description: 'prefix of every Redis channel name', defaultValue: '' },
+  {
+    flags: '--channels <mode>',
+    env: 'SSE_CHANNELS',
+    description: 'where channels come from: the query (?channels=a,b) or the session',
+    defaultValue: 'query',
+    choices: ['query', 'session'],
+  },
+  {
+    flags: '--publish-token <token>',
+    env: 'SSE_PUBLISH_TOKEN',
+    description: 'require Authorization: Bearer <token> on POST /publish and allow it from any address (default: loopback only)',
+  },
+  { flags: '--heartbeat <ms>', env: 'SSE_HEARTBEAT', description: 'ms between pings on an idle stream', defaultValue: 15000, parse: positiveInt },
+  { flags: '--retry <ms>', env: 'SSE_RETRY', description: 'reconnection delay sent to browsers, ms', defaultValue: 3000, parse: positiveInt },
+  { flags: '--max-channels <n>', env: 'SSE_MAX_CHANNELS', description: 'channels one connection may listen on', defaultValue: 64, parse: positiveInt },
+  {
+    flags: '--max-buffered-bytes <n>',
+    env: 'SSE_MAX_BUFFERED_BYTES',
+    description: 'unsent bytes after which a slow client is closed',
+    defaultValue: 4 * 1024 * 1024,
+    parse: positiveInt,
+  },
+  { flags: '--history <n>', env: 'SSE_HISTORY', description: 'events kept per channel for Last-Event-ID replay (default: off)', parse: positiveInt },
+  { flags: '--debug', env: 'SSE_DEBUG', description: 'log every connection and event', defaultValue: false },
+];
+
+/** Adds every flag of `specs` to `command`, each with its environment variable. */
+export function addFlags(command: Command, specs: readonly FlagSpec[]): Command {
+  for (const spec of specs) {
+    const option = new Option(spec.flags, spec.description).env(spec.env);
+    if (spec.defaultValue !== undefined) option.default(spec.defaultValue);
+    if (spec.choices) option.choices(spec.choices);
+    if (spec.parse) option.argParser(spec.parse);
+    command.addOption(option);
+  }
+  return command;
+}
+
+/** The markdown table of flags for the README. */
+export function flagsMarkdown(specs: readonly FlagSpec[]): string {
+  const rows = specs.map((s) => {
+    const shown = s.defaultValue === undefined || s.defaultValue === '' ? '' : `\`${String(s.defaultValue)}\``;
+    return `| \`${s.flags}\` | \`${s.env}\` | ${shown} | ${s.description} |`;
+  });
+  return ['| flag | environment | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}

@@ -1,0 +1,127 @@
+// sse-send <channel> <event> <data>: publishes one event, for scripts and
+// manual tests (SPEC §4) — straight to Redis with --redis/REDIS_URL, else via
+// POST /publish to --server. <data> is sent verbatim as the data string.
+// Exit codes: 0 sent, 1 not sent (server or broker unreachable, refused), 2 bad usage.
+import { Command, CommanderError, Option } from 'commander';
+import { createClient } from 'redis';
+import { assertChannelName } from '../core/channel.js';
+import { toEvent } from '../core/event.js';
+import { encodePayload } from '../brokers/redis-wire.js';
+import { redisUrl } from './flags.js';
+
+interface SendFlags {
+  redis?: string;
+  server: string;
+  token?: string;
+  id?: string;
+  channelPrefix: string;
+}
+
+class UsageError extends Error {}
+
+export function buildSendCommand(): Command {
+  return new Command('sse-send')
+    .description('Publish one event to an sse-hub channel (to Redis with --redis, else POST /publish to --server)')
+    .argument('<channel>', 'channel name, e.g. all')
+    .argument('<event>', 'event type, e.g. message')
+    .argument('<data>', 'data, sent verbatim as the data string')
+    .addOption(new Option('--redis <url>', 'publish straight to Redis (also SSE_REDIS_URL)').env('REDIS_URL').argParser(redisUrl))
+    .addOption(new Option('--server <url>', 'sse-runserver to POST /publish to').env('SSE_SERVER').default('http://127.0.0.1:8888'))
+    .addOption(new Option('--token <token>', 'bearer token for POST /publish').env('SSE_PUBLISH_TOKEN'))
+    .addOption(new Option('--channel-prefix <prefix>', 'prefix of Redis channel names').env('SSE_CHANNEL_PREFIX').default(''))
+    .addOption(new Option('--id <id>', 'event id (the frame\'s id: field)'))
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined });
+}
+
+/** Runs sse-send; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const command = buildSendCommand();
+  try {
+    command.parse(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0;
+      return usage(err.message.replace(/^error: /, ''));
+    }
+    throw err;
+  }
+  const [channel, type, data] = command.args as [string, string, string];
+  const flags = command.opts<SendFlags>();
+  let event;
+  try {
+    assertChannelName(channel);
+    event = toEvent(type, data, flags.id);
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  const redis = flags.redis ?? process.env.SSE_REDIS_URL;
+  try {
+    const id = redis ? await sendToRedis(redis, flags.channelPrefix + channel, encodePayload(event)) : await sendToServer(flags, channel, event);
+    if (id !== undefined) process.stdout.write(`${id}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) return usage(err.message);
+    process.stderr.write(`sse-send: error: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+function usage(message: string): number {
+  process.stderr.write(`sse-send: error: ${message}\n`);
+  return 2;
+}
+
+async function sendToRedis(url: string, channel: string, payload: string): Promise<undefined> {
+  const client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 3000 } });
+  let lastError: unknown;
+  client.on('error', (err: unknown) => {
+    lastError = err;
+  });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new Error(`cannot reach Redis at ${url}: ${describe(lastError ?? err)}`);
+  }
+  try {
+    await client.publish(channel, payload);
+  } finally {
+    await client.close().catch(() => client.destroy());
+  }
+  return undefined;
+}
+
+async function sendToServer(flags: SendFlags, channel: string, event: { event: string; data: string; id?: string }): Promise<string | undefined> {
+  let url: URL;
+  try {
+    url = new URL('/publish', flags.server);
+  } catch {
+    throw new UsageError(`--server must be a URL such as http://127.0.0.1:8888, got "${flags.server}"`);
+  }
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if (flags.token) headers.Authorization = `Bearer ${flags.token}`;
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ channel, ...event }),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (err) {
+    throw new Error(`cannot reach sse-runserver at ${url.origin}: ${describe(err)}`);
+  }
+  const body = (await response.json().catch(() => ({}))) as { error?: string; id?: string };
+  if (!response.ok) throw new Error(`${url.origin} answered ${response.status}: ${body.error ?? response.statusText}`);
+  return body.id;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as Error & { cause?: unknown }).cause;
+    if (cause instanceof Error && cause.message) return cause.message;
+    if (err.message) return err.message;
+    if ((err as NodeJS.ErrnoException).code) return String((err as NodeJS.ErrnoException).code);
+  }
+  return String(err);
+}

@@ -1,0 +1,101 @@
+// createServer(): the standalone SSE server behind sse-runserver — a plain
+// node:http server routing to the http/ handlers. Tests and the bin both use
+// it, so what the tests see is what users run.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Hub } from '../core/hub.js';
+import type { HubOptions } from '../core/options.js';
+import type { Logger } from '../core/logger.js';
+import { createHub } from '../create-hub.js';
+import { clientScripts } from '../express/client-scripts.js';
+import { createHealthHandler } from '../http/health.js';
+import { createPublishHandler } from '../http/publish.js';
+import { fromQuery, type ChannelResolver } from '../http/resolvers.js';
+import { sendError, sendJsonError } from '../http/respond.js';
+import { createSubscribeHandler } from '../http/subscribe.js';
+
+export const STATIC_PREFIX = '/static/sse-hub/';
+
+export interface ServerOptions {
+  /** Options of the hub the server creates (ignored when `hub` is given). */
+  hubOptions?: HubOptions;
+  /** A ready hub to serve instead of creating one; the server then does not close it. */
+  hub?: Hub;
+  /** Path of the SSE endpoint. Defaults to `/`. */
+  path?: string;
+  /** Where channels come from. Defaults to fromQuery(). */
+  channels?: ChannelResolver;
+  /** Bearer token for POST /publish; without it, loopback only. */
+  publishToken?: string;
+  logger?: Logger;
+}
+
+export interface SseServer {
+  readonly server: http.Server;
+  readonly hub: Hub;
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  /** Stops accepting, ends every stream cleanly, closes the hub (when it owns it). */
+  close(): Promise<void>;
+}
+
+export function createServer(options: ServerOptions = {}): SseServer {
+  const ownsHub = options.hub === undefined;
+  const hub = options.hub ?? createHub({ logger: options.logger, ...options.hubOptions });
+  const logger = options.logger ?? hub.options.logger;
+  const ssePath = normalizePath(options.path ?? '/');
+  const subscribe = createSubscribeHandler({ hub, channels: options.channels ?? fromQuery() });
+  const publish = createPublishHandler({ hub, token: options.publishToken });
+  const health = createHealthHandler(hub);
+  const scripts = clientScripts();
+
+  const server = http.createServer((req, res) => {
+    const pathname = (req.url ?? '/').split('?', 1)[0] as string;
+    const route = (): void | Promise<void> => {
+      if (pathname === ssePath || (ssePath !== '/' && pathname === ssePath.slice(0, -1))) return subscribe(req, res);
+      if (pathname === '/healthz') return health(req, res);
+      if (pathname === '/publish') return publish(req, res);
+      if (pathname.startsWith(STATIC_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
+        req.url = (req.url ?? '').slice(STATIC_PREFIX.length - 1);
+        return scripts(req, res, () => sendJsonError(res, 404, `no such file: ${pathname}`));
+      }
+      sendJsonError(res, 404, `nothing at ${pathname}: the event stream is at ${ssePath}`);
+    };
+    Promise.resolve()
+      .then(route)
+      .catch((err: unknown) => sendError(res, err, logger));
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    hub,
+    listen(port, host = '127.0.0.1') {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        // A shared hub outlives this server: its streams here are cut below.
+        if (ownsHub) await hub.close();
+        server.closeIdleConnections();
+        // Streams were ended cleanly above; anything still open is cut.
+        const force = setTimeout(() => server.closeAllConnections(), 2000);
+        await stopped;
+        clearTimeout(force);
+      })();
+      return closing;
+    },
+  };
+}
+
+function normalizePath(path: string): string {
+  const withSlash = path.startsWith('/') ? path : `/${path}`;
+  return withSlash.endsWith('/') ? withSlash : `${withSlash}/`;
+}
+

@@ -1,0 +1,106 @@
+// One open SSE stream. Invariant: a Connection never buffers without bound —
+// if the client holds more than maxBufferedBytes of unsent bytes when the next
+// frame arrives, the connection is ended (SPEC §7 "Slow clients"), and the
+// fan-out loop never waits for 'drain'.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { encodePreamble, PING_FRAME } from './frame.js';
+
+export type CloseReason = 'client' | 'slow' | 'hub-closed' | 'server';
+
+export interface ConnectionOptions {
+  /** Sent as the stream's `retry:` field, in ms. */
+  retry: number;
+  /** Unsent bytes past which the next frame closes the connection. */
+  maxBufferedBytes: number;
+}
+
+/** Ticks shared by every connection of a hub: one timer drives all heartbeats. */
+export interface HeartbeatClock {
+  tick: number;
+}
+
+export class Connection {
+  readonly channels: readonly string[];
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** Why the connection ended, once it has. */
+  closeReason: CloseReason | undefined;
+  /** Heartbeat tick of the last write; see Hub#heartbeat. */
+  stamp: number;
+  private readonly maxBufferedBytes: number;
+  private readonly clock: HeartbeatClock;
+  private readonly onClose: (connection: Connection) => void;
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    channels: readonly string[],
+    options: ConnectionOptions,
+    clock: HeartbeatClock,
+    onClose: (connection: Connection) => void,
+  ) {
+    this.req = req;
+    this.res = res;
+    this.channels = channels;
+    this.maxBufferedBytes = options.maxBufferedBytes;
+    this.clock = clock;
+    this.stamp = clock.tick;
+    this.onClose = onClose;
+    this.closeReason = undefined;
+
+    const headers: Record<string, string> = {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      'X-Accel-Buffering': 'no',
+    };
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1) headers.Connection = 'keep-alive';
+    res.writeHead(200, headers);
+    res.flushHeaders();
+    res.write(encodePreamble(options.retry));
+    res.once('close', () => this.closed('client'));
+    // A socket error (reset by peer) ends the stream; 'close' follows and cleans up.
+    res.on('error', () => undefined);
+  }
+
+  get open(): boolean {
+    return this.closeReason === undefined;
+  }
+
+  /**
+   * Writes a frame that is shared with every other subscriber. Returns false
+   * when the connection is (now) closed, e.g. because it was too slow.
+   */
+  write(frame: Buffer): boolean {
+    if (this.closeReason !== undefined) return false;
+    if (this.res.writableLength > this.maxBufferedBytes) {
+      this.end('slow');
+      return false;
+    }
+    this.res.write(frame);
+    this.stamp = this.clock.tick;
+    return true;
+  }
+
+  /** Sends the heartbeat comment. */
+  ping(): void {
+    this.write(PING_FRAME);
+  }
+
+  /** Ends the stream cleanly (the browser reconnects after `retry`). */
+  end(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    this.closed(reason);
+    if (reason === 'slow') {
+      // Its buffer is full by definition: don't queue more behind it.
+      this.res.destroy();
+    } else {
+      this.res.end();
+    }
+  }
+
+  private closed(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = reason;
+    this.onClose(this);
+  }
+}

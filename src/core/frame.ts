@@ -1,0 +1,28 @@
+// The SSE wire format (SPEC §2 "SSE frame"). A frame is built once per event
+// and the same Buffer is written to every subscriber, so nothing here may
+// depend on a connection. Input is trusted: it comes from toEvent() or
+// decodePayload(), which reject CR/LF in names and ids.
+import type { SseEvent } from './event.js';
+
+const LINE_BREAKS = /\r\n|\r|\n/;
+
+/** Encodes one event as the bytes of an SSE frame. */
+export function encodeFrame(event: SseEvent): Buffer {
+  let text = event.id === undefined ? '' : `id: ${event.id}\n`;
+  text += `event: ${event.event}\n`;
+  // The common case, one line of data, needs no split.
+  text += LINE_BREAKS.test(event.data) ? `data: ${event.data.split(LINE_BREAKS).join('\ndata: ')}\n\n` : `data: ${event.data}\n\n`;
+  return Buffer.from(text, 'utf8');
+}
+
+/** A comment frame: ignored by EventSource, but keeps proxies and timeouts from closing the stream. */
+export function encodeComment(text: string): Buffer {
+  return Buffer.from(`: ${text.replace(LINE_BREAKS, ' ')}\n\n`, 'utf8');
+}
+
+/** The first bytes of every stream: the reconnection delay, then a comment so the stream is seen open at once. */
+export function encodePreamble(retryMs: number): Buffer {
+  return Buffer.from(`retry: ${retryMs}\n: sse-hub\n\n`, 'utf8');
+}
+
+export const PING_FRAME: Buffer = encodeComment('ping');

@@ -1,0 +1,133 @@
+// HubOptions: every knob of createHub(), with units and defaults, merged once
+// and validated eagerly so a typo fails at start-up, not on the first request.
+import type { Broker } from './broker.js';
+import { OptionError } from './errors.js';
+import { silentLogger, type Logger } from './logger.js';
+
+export interface HistoryOptions {
+  /** Events kept per channel for Last-Event-ID replay. Defaults to 1000. */
+  size?: number;
+  /** Seconds an event is kept for replay. Defaults to 3600. */
+  ttl?: number;
+}
+
+export interface HubOptions {
+  /**
+   * `memory` (one process, no set-up), `redis`, or a Broker instance of your own.
+   * Defaults to `redis` when `redisUrl`, `REDIS_URL` or `SSE_REDIS_URL` is set, else `memory`.
+   */
+  broker?: 'memory' | 'redis' | Broker;
+  /** node-redis URL, e.g. `redis://127.0.0.1:6379`. Defaults to `SSE_REDIS_URL`, then `REDIS_URL`. */
+  redisUrl?: string;
+  /** Prepended to every Redis channel name (e.g. `sse:`). Defaults to `''`, as django_sse. */
+  channelPrefix?: string;
+  /** Milliseconds between `: ping` comments on an idle stream. Defaults to 15000. */
+  heartbeat?: number;
+  /** Milliseconds a browser waits before reconnecting (the `retry:` field). Defaults to 3000. */
+  retry?: number;
+  /** Channels one connection may listen on. Defaults to 64. */
+  maxChannels?: number;
+  /** Unsent bytes a connection may hold before the next frame closes it. Defaults to 4 MiB. */
+  maxBufferedBytes?: number;
+  /** Milliseconds sendEvent waits for the broker before rejecting. Defaults to 5000. */
+  sendTimeout?: number;
+  /** Keep events for Last-Event-ID replay (SPEC §7). `true` uses the defaults. Defaults to off. */
+  history?: boolean | HistoryOptions;
+  /** Where sse-hub logs. Defaults to silent. */
+  logger?: Logger;
+}
+
+export interface ResolvedHubOptions {
+  broker: 'memory' | 'redis' | Broker;
+  redisUrl: string | undefined;
+  channelPrefix: string;
+  heartbeat: number;
+  retry: number;
+  maxChannels: number;
+  maxBufferedBytes: number;
+  sendTimeout: number;
+  history: Required<HistoryOptions> | null;
+  logger: Logger;
+}
+
+export const DEFAULT_HISTORY: Required<HistoryOptions> = { size: 1000, ttl: 3600 };
+
+const DEFAULTS = {
+  channelPrefix: '',
+  heartbeat: 15_000,
+  retry: 3000,
+  maxChannels: 64,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  sendTimeout: 5000,
+} as const;
+
+/** Reads the Redis URL from the environment, as SPEC §3 names it. */
+export function redisUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.SSE_REDIS_URL || env.REDIS_URL || undefined;
+}
+
+export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedHubOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new OptionError(`createHub options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  const merged = { ...DEFAULTS, ...withoutUndefined(options) };
+  const redisUrl = options.redisUrl ?? redisUrlFromEnv(env);
+  const broker = options.broker ?? (redisUrl ? 'redis' : 'memory');
+
+  if (typeof broker === 'string' && broker !== 'memory' && broker !== 'redis') {
+    throw new OptionError(`broker must be 'memory', 'redis' or a Broker instance, got ${JSON.stringify(broker)}`);
+  }
+  if (typeof broker === 'object' && (broker === null || typeof broker.publish !== 'function')) {
+    throw new OptionError('broker must be a Broker with publish/subscribe/unsubscribe/close');
+  }
+  if (broker === 'redis' && !redisUrl) {
+    throw new OptionError("broker 'redis' needs redisUrl (or REDIS_URL / SSE_REDIS_URL in the environment)");
+  }
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new OptionError(`redisUrl must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
+  }
+  if (typeof merged.channelPrefix !== 'string') {
+    throw new OptionError(`channelPrefix must be a string, got ${typeof merged.channelPrefix}`);
+  }
+  positiveInteger('heartbeat', merged.heartbeat, 'ms');
+  positiveInteger('retry', merged.retry, 'ms');
+  positiveInteger('maxChannels', merged.maxChannels, 'channels');
+  positiveInteger('maxBufferedBytes', merged.maxBufferedBytes, 'bytes');
+  positiveInteger('sendTimeout', merged.sendTimeout, 'ms');
+
+  return {
+    broker,
+    redisUrl,
+    channelPrefix: merged.channelPrefix,
+    heartbeat: merged.heartbeat,
+    retry: merged.retry,
+    maxChannels: merged.maxChannels,
+    maxBufferedBytes: merged.maxBufferedBytes,
+    sendTimeout: merged.sendTimeout,
+    history: resolveHistory(options.history),
+    logger: options.logger ?? silentLogger,
+  };
+}
+
+function resolveHistory(history: HubOptions['history']): Required<HistoryOptions> | null {
+  if (history === undefined || history === false) return null;
+  if (history === true) return { ...DEFAULT_HISTORY };
+  if (typeof history !== 'object' || history === null) {
+    throw new OptionError(`history must be true, false or { size, ttl }, got ${JSON.stringify(history)}`);
+  }
+  const resolved = { ...DEFAULT_HISTORY, ...withoutUndefined(history) };
+  positiveInteger('history.size', resolved.size, 'events');
+  positiveInteger('history.ttl', resolved.ttl, 'seconds');
+  return resolved;
+}
+
+/** Throws OptionError unless `value` is a whole number ≥ 1. */
+export function positiveInteger(name: string, value: unknown, unit: string): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new OptionError(`${name} must be a positive whole number of ${unit}, got ${JSON.stringify(value)}`);
+  }
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

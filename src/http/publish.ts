@@ -1,0 +1,109 @@
+// POST /publish (SPEC §4): JSON { channel, event?, data, id? } → hub.publish.
+// Bounded body, loopback-only unless a bearer token is configured, and every
+// refusal is a JSON error: 400 bad body, 401/403 auth, 413 too large, 503 broker down.
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { assertChannelName } from '../core/channel.js';
+import { HttpError } from '../core/errors.js';
+import { toEvent } from '../core/event.js';
+import type { Hub } from '../core/hub.js';
+import { sendError, sendJson, sendJsonError } from './respond.js';
+
+export interface PublishOptions {
+  hub: Hub;
+  /** When set, require `Authorization: Bearer <token>` and allow any address. Defaults to loopback only. */
+  token?: string;
+  /** Largest accepted body, in bytes. Defaults to 2 MiB. */
+  maxBodyBytes?: number;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+export function createPublishHandler(options: PublishOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const { hub, token } = options;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+
+  return async (req, res) => {
+    try {
+      if (req.method !== 'POST') {
+        sendJsonError(res, 405, `use POST to publish, not ${req.method}`, { Allow: 'POST' });
+        return;
+      }
+      checkAccess(req, token);
+      const body = parseBody(await readBody(req, maxBodyBytes));
+      const channel = assertChannelName(body.channel, 'channel');
+      const event = toEvent(body.event, body.data, body.id);
+      const result = await hub.publish(channel, event);
+      sendJson(res, 202, result);
+    } catch (err) {
+      sendError(res, err, hub.options.logger);
+    }
+  };
+}
+
+function checkAccess(req: IncomingMessage, token: string | undefined): void {
+  if (token === undefined) {
+    if (!isLoopback(req.socket.remoteAddress)) {
+      throw new HttpError(403, 'publishing is allowed from loopback only; set --publish-token to publish from elsewhere');
+    }
+    return;
+  }
+  const header = req.headers.authorization ?? '';
+  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+  const expected = Buffer.from(token);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new HttpError(401, 'missing or wrong publish token: send Authorization: Bearer <token>');
+  }
+}
+
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    return Promise.reject(new HttpError(413, `the body is larger than ${limit} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new HttpError(413, `the body is larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+interface PublishBody {
+  channel?: unknown;
+  event?: unknown;
+  data?: unknown;
+  id?: unknown;
+}
+
+function parseBody(text: string): PublishBody {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'the body is not JSON: send {"channel": "...", "event": "...", "data": ...}');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HttpError(400, 'the body must be a JSON object: {"channel": "...", "event": "...", "data": ...}');
+  }
+  const fields = body as PublishBody;
+  if (fields.channel === undefined) throw new HttpError(400, 'the body lacks "channel"');
+  if (fields.data === undefined) throw new HttpError(400, 'the body lacks "data"');
+  return fields;
+}

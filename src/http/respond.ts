@@ -1,0 +1,48 @@
+// The one way an answer other than a stream leaves over HTTP: JSON, with
+// `{ "error": ... }` for failures (SPEC §2). Unexpected errors are logged in
+// full and answered generically, never with internals (CWE-209).
+import type { ServerResponse } from 'node:http';
+import { isSseHubError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+export function sendJsonError(res: ServerResponse, status: number, message: string, headers?: Record<string, string>): void {
+  sendJson(res, status, { error: message }, headers);
+}
+
+/** HTTP status of an error sse-hub raised on purpose, or undefined for anything else. */
+export function statusOf(err: unknown): number | undefined {
+  return isSseHubError(err) && 'status' in err && typeof err.status === 'number' ? err.status : undefined;
+}
+
+/** Answers an error: its own status and message when it is ours, else a logged 500. */
+export function sendError(res: ServerResponse, err: unknown, logger: Logger): void {
+  const status = statusOf(err);
+  if (status !== undefined && status < 500) {
+    sendJsonError(res, status, (err as Error).message);
+    return;
+  }
+  if (status !== undefined) {
+    logger.warn((err as Error).message);
+    sendJsonError(res, status, (err as Error).message);
+    return;
+  }
+  logger.error('unexpected error while handling an SSE request', {
+    error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+  });
+  sendJsonError(res, 500, 'internal error; see the server log');
+}

@@ -1,0 +1,73 @@
+// Turns a GET into a subscription: resolve channels → validate → authorize
+// (a veto on every channel) → attach a Connection to the hub. Everything that
+// refuses answers JSON 400/403 here, before any stream byte is written,
+// because a non-200 makes EventSource give up for good (SPEC §2).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseChannelList } from '../core/channel.js';
+import { HttpError } from '../core/errors.js';
+import type { Hub } from '../core/hub.js';
+import { BROADCAST_CHANNEL, fromSession, queryOf, type ChannelResolver } from './resolvers.js';
+import { sendError, sendJsonError } from './respond.js';
+
+/** A veto on every channel a request would listen on; false → 403. */
+export type Authorize = (req: IncomingMessage, channel: string) => boolean | Promise<boolean>;
+
+export interface SubscribeOptions {
+  /** The hub to attach to, or a function returning it (the default hub, created lazily). */
+  hub: Hub | (() => Hub);
+  /** Which channels a request listens on. Defaults to fromSession(). */
+  channels?: ChannelResolver;
+  /** Called for every channel; returning false refuses the request with 403. */
+  authorize?: Authorize;
+  /** Let requests without a logged-in user listen on `all` only, instead of 403. Defaults to false. */
+  allowAnonymous?: boolean;
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export function createSubscribeHandler(options: SubscribeOptions): RequestHandler {
+  const resolve = options.channels ?? fromSession();
+  const { authorize, allowAnonymous = false } = options;
+  const getHub = typeof options.hub === 'function' ? options.hub : () => options.hub as Hub;
+
+  return async (req, res) => {
+    const hub = getHub();
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendJsonError(res, 405, `use GET to open an event stream, not ${req.method}`, { Allow: 'GET, HEAD' });
+        return;
+      }
+      let asked: readonly string[];
+      try {
+        asked = await resolve(req);
+      } catch (err) {
+        if (!(allowAnonymous && err instanceof HttpError && err.code === 'SSE_ERR_ANONYMOUS')) throw err;
+        asked = [BROADCAST_CHANNEL];
+      }
+      const channels = parseChannelList(asked, hub.options.maxChannels);
+      if (authorize !== undefined) {
+        const verdicts = await Promise.all(channels.map((channel) => authorize(req, channel)));
+        const refused = channels.filter((_, i) => verdicts[i] !== true);
+        if (refused.length > 0) {
+          throw new HttpError(403, `not allowed to listen on channel "${refused[0]}"`, 'SSE_ERR_FORBIDDEN');
+        }
+      }
+      // The client may have gone while the resolver or authorize awaited.
+      if (req.destroyed || res.destroyed) return;
+      if (req.method === 'HEAD') {
+        sendJsonError(res, 405, 'use GET to open an event stream', { Allow: 'GET, HEAD' });
+        return;
+      }
+      hub.attach(req, res, channels, { lastEventId: lastEventIdOf(req) });
+    } catch (err) {
+      sendError(res, err, hub.options.logger);
+    }
+  };
+}
+
+/** The id a reconnecting client last saw: the header, or ?lastEventId= for clients that cannot set it. */
+export function lastEventIdOf(req: IncomingMessage): string | undefined {
+  const header = req.headers['last-event-id'];
+  const value = typeof header === 'string' && header !== '' ? header : queryOf(req).get('lastEventId');
+  return value === null || value === '' ? undefined : value;
+}

@@ -1,0 +1,50 @@
+// The public surface of sse-hub (SPEC §3). Named exports only, grouped; no logic here.
+
+// Creating and using a hub
+export { createHub } from './create-hub.js';
+export { configure, sendEvent, getDefaultHub } from './default-hub.js';
+export { Hub, type HubStats, type SendResult, type AttachOptions } from './core/hub.js';
+export type { HubOptions, HistoryOptions } from './core/options.js';
+export type { Connection, CloseReason } from './core/connection.js';
+
+// Express (and plain node:http) handlers
+export { sseMiddleware, type SseMiddlewareOptions, type SseRequestHandler } from './express/middleware.js';
+export { clientScripts, type ClientScriptsOptions, type StaticHandler } from './express/client-scripts.js';
+export {
+  fromQuery,
+  fromSession,
+  defaultGetUser,
+  type ChannelResolver,
+  type FromQueryOptions,
+  type FromSessionOptions,
+  type GetUser,
+  type SessionData,
+} from './http/resolvers.js';
+export type { Authorize } from './http/subscribe.js';
+
+// Events, channels and their wire formats
+export type { SseEvent } from './core/event.js';
+export { toEvent } from './core/event.js';
+export { isChannelName, parseChannelList } from './core/channel.js';
+export { encodeFrame } from './core/frame.js';
+export { encodePayload, decodePayload, type DecodedPayload } from './brokers/redis-wire.js';
+
+// Brokers: the interface and the two built in
+export type { Broker, BrokerHealth, BrokerListener } from './core/broker.js';
+export { MemoryBroker } from './brokers/memory.js';
+export { RedisBroker, type RedisBrokerOptions } from './brokers/redis.js';
+
+// Errors (each has a stable `code`; see the README)
+export {
+  SseHubError,
+  ChannelNameError,
+  EventError,
+  OptionError,
+  BrokerUnavailableError,
+  HttpError,
+  isSseHubError,
+  type SseHubErrorCode,
+} from './core/errors.js';
+
+// Logging
+export type { Logger } from './core/logger.js';
