@@ -16,7 +16,9 @@ export function encodePayload(event: SseEvent): string {
 
 export function decodePayload(raw: string): DecodedPayload {
   const event = parseArray(raw);
-  return event === undefined ? { event: { event: DEFAULT_EVENT, data: raw }, wellFormed: false } : { event, wellFormed: true };
+  return event === undefined
+    ? { event: { event: DEFAULT_EVENT, data: raw }, wellFormed: false }
+    : { event, wellFormed: true };
 }
 
 function parseArray(raw: string): SseEvent | undefined {
@@ -31,7 +33,7 @@ function parseArray(raw: string): SseEvent | undefined {
   if (!Array.isArray(value) || value.length < 2 || value.length > 3) return undefined;
   const [name, data, id] = value as unknown[];
   if (!isEventName(name)) return undefined;
-  const event: SseEvent = { event: name, data: typeof data === 'string' ? data : JSON.stringify(data) ?? 'null' };
+  const event: SseEvent = { event: name, data: typeof data === 'string' ? data : (JSON.stringify(data) ?? 'null') };
   if (value.length === 3 && id !== null) {
     const text = typeof id === 'number' && Number.isFinite(id) ? String(id) : id;
     if (!isEventId(text)) return undefined;

@@ -52,7 +52,8 @@ export class RedisBroker implements Broker, BrokerHealth {
         connectTimeout: 5000,
         // Exponential backoff with jitter, capped, forever: the hub must come
         // back by itself when Redis does (SPEC §7 "Broker faults").
-        reconnectStrategy: (retries) => Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) + Math.floor(Math.random() * 50),
+        reconnectStrategy: (retries) =>
+          Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) + Math.floor(Math.random() * 50),
       },
     });
     this.subscriber = this.client.duplicate();
@@ -69,7 +70,9 @@ export class RedisBroker implements Broker, BrokerHealth {
       this.setHealthy(true);
     });
     const connect = (client: RedisClient, role: string): void => {
-      client.connect().catch((err: unknown) => this.logger.warn(`redis ${role} could not connect`, { error: String(err) }));
+      client
+        .connect()
+        .catch((err: unknown) => this.logger.warn(`redis ${role} could not connect`, { error: String(err) }));
     };
     connect(this.client, 'publisher');
     connect(this.subscriber, 'subscriber');

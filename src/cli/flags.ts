@@ -47,7 +47,13 @@ export function redisUrl(value: string): string {
 
 export const RUNSERVER_FLAGS: FlagSpec[] = [
   { flags: '--address <host>', env: 'SSE_ADDRESS', description: 'address to listen on', defaultValue: '127.0.0.1' },
-  { flags: '--port <n>', env: 'SSE_PORT', description: 'port to listen on (0: any free port)', defaultValue: 8888, parse: port },
+  {
+    flags: '--port <n>',
+    env: 'SSE_PORT',
+    description: 'port to listen on (0: any free port)',
+    defaultValue: 8888,
+    parse: port,
+  },
   { flags: '--path <path>', env: 'SSE_PATH', description: 'path of the SSE endpoint', defaultValue: '/' },
   {
     flags: '--redis <url>',
@@ -55,7 +61,12 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     description: 'Redis URL for the redis broker (also SSE_REDIS_URL); without it, the in-memory broker',
     parse: redisUrl,
   },
-  { flags: '--channel-prefix <prefix>', env: 'SSE_CHANNEL_PREFIX', description: 'prefix of every Redis channel name', defaultValue: '' },
+  {
+    flags: '--channel-prefix <prefix>',
+    env: 'SSE_CHANNEL_PREFIX',
+    description: 'prefix of every Redis channel name',
+    defaultValue: '',
+  },
   {
     flags: '--channels <mode>',
     env: 'SSE_CHANNELS',
@@ -66,11 +77,30 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
   {
     flags: '--publish-token <token>',
     env: 'SSE_PUBLISH_TOKEN',
-    description: 'require Authorization: Bearer <token> on POST /publish and allow it from any address (default: loopback only)',
+    description:
+      'require Authorization: Bearer <token> on POST /publish and allow it from any address (default: loopback only)',
   },
-  { flags: '--heartbeat <ms>', env: 'SSE_HEARTBEAT', description: 'ms between pings on an idle stream', defaultValue: 15000, parse: positiveInt },
-  { flags: '--retry <ms>', env: 'SSE_RETRY', description: 'reconnection delay sent to browsers, ms', defaultValue: 3000, parse: positiveInt },
-  { flags: '--max-channels <n>', env: 'SSE_MAX_CHANNELS', description: 'channels one connection may listen on', defaultValue: 64, parse: positiveInt },
+  {
+    flags: '--heartbeat <ms>',
+    env: 'SSE_HEARTBEAT',
+    description: 'ms between pings on an idle stream',
+    defaultValue: 15000,
+    parse: positiveInt,
+  },
+  {
+    flags: '--retry <ms>',
+    env: 'SSE_RETRY',
+    description: 'reconnection delay sent to browsers, ms',
+    defaultValue: 3000,
+    parse: positiveInt,
+  },
+  {
+    flags: '--max-channels <n>',
+    env: 'SSE_MAX_CHANNELS',
+    description: 'channels one connection may listen on',
+    defaultValue: 64,
+    parse: positiveInt,
+  },
   {
     flags: '--max-buffered-bytes <n>',
     env: 'SSE_MAX_BUFFERED_BYTES',
@@ -78,7 +108,12 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     defaultValue: 4 * 1024 * 1024,
     parse: positiveInt,
   },
-  { flags: '--history <n>', env: 'SSE_HISTORY', description: 'events kept per channel for Last-Event-ID replay (default: off)', parse: positiveInt },
+  {
+    flags: '--history <n>',
+    env: 'SSE_HISTORY',
+    description: 'events kept per channel for Last-Event-ID replay (default: off)',
+    parse: positiveInt,
+  },
   { flags: '--debug', env: 'SSE_DEBUG', description: 'log every connection and event', defaultValue: false },
 ];
 

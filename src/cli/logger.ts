@@ -8,5 +8,10 @@ export function consoleLogger(debug: boolean, name = 'sse-runserver'): Logger {
       const extra = meta === undefined ? '' : ` ${JSON.stringify(meta)}`;
       process.stderr.write(`${new Date().toISOString()} ${name} ${level}: ${message}${extra}\n`);
     };
-  return { debug: debug ? line('debug') : () => undefined, info: line('info'), warn: line('warn'), error: line('error') };
+  return {
+    debug: debug ? line('debug') : () => undefined,
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+  };
 }

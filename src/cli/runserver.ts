@@ -72,7 +72,9 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof OptionError) fail(err.message, 2);
     throw err;
   }
-  const address = await sse.listen(flags.port, flags.address).catch((err: Error) => fail(`cannot listen: ${err.message}`, 1));
+  const address = await sse
+    .listen(flags.port, flags.address)
+    .catch((err: Error) => fail(`cannot listen: ${err.message}`, 1));
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   logger.info(`listening on http://${host}:${address.port}${flags.path} (broker: ${sse.hub.broker.name})`);
 
@@ -101,4 +103,3 @@ export function fail(message: string, code: number): never {
   process.stderr.write(`sse-runserver: error: ${message}\n`);
   process.exit(code);
 }
-

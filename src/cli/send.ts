@@ -25,11 +25,21 @@ export function buildSendCommand(): Command {
     .argument('<channel>', 'channel name, e.g. all')
     .argument('<event>', 'event type, e.g. message')
     .argument('<data>', 'data, sent verbatim as the data string')
-    .addOption(new Option('--redis <url>', 'publish straight to Redis (also SSE_REDIS_URL)').env('REDIS_URL').argParser(redisUrl))
-    .addOption(new Option('--server <url>', 'sse-runserver to POST /publish to').env('SSE_SERVER').default('http://127.0.0.1:8888'))
+    .addOption(
+      new Option('--redis <url>', 'publish straight to Redis (also SSE_REDIS_URL)')
+        .env('REDIS_URL')
+        .argParser(redisUrl),
+    )
+    .addOption(
+      new Option('--server <url>', 'sse-runserver to POST /publish to')
+        .env('SSE_SERVER')
+        .default('http://127.0.0.1:8888'),
+    )
     .addOption(new Option('--token <token>', 'bearer token for POST /publish').env('SSE_PUBLISH_TOKEN'))
-    .addOption(new Option('--channel-prefix <prefix>', 'prefix of Redis channel names').env('SSE_CHANNEL_PREFIX').default(''))
-    .addOption(new Option('--id <id>', 'event id (the frame\'s id: field)'))
+    .addOption(
+      new Option('--channel-prefix <prefix>', 'prefix of Redis channel names').env('SSE_CHANNEL_PREFIX').default(''),
+    )
+    .addOption(new Option('--id <id>', "event id (the frame's id: field)"))
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
 }
@@ -57,7 +67,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const redis = flags.redis ?? process.env.SSE_REDIS_URL;
   try {
-    const id = redis ? await sendToRedis(redis, flags.channelPrefix + channel, encodePayload(event)) : await sendToServer(flags, channel, event);
+    const id = redis
+      ? await sendToRedis(redis, flags.channelPrefix + channel, encodePayload(event))
+      : await sendToServer(flags, channel, event);
     if (id !== undefined) process.stdout.write(`${id}\n`);
     return 0;
   } catch (err) {
@@ -91,7 +103,11 @@ async function sendToRedis(url: string, channel: string, payload: string): Promi
   return undefined;
 }
 
-async function sendToServer(flags: SendFlags, channel: string, event: { event: string; data: string; id?: string }): Promise<string | undefined> {
+async function sendToServer(
+  flags: SendFlags,
+  channel: string,
+  event: { event: string; data: string; id?: string },
+): Promise<string | undefined> {
   let url: URL;
   try {
     url = new URL('/publish', flags.server);

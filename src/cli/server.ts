@@ -98,4 +98,3 @@ function normalizePath(path: string): string {
   const withSlash = path.startsWith('/') ? path : `/${path}`;
   return withSlash.endsWith('/') ? withSlash : `${withSlash}/`;
 }
-

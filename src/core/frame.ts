@@ -11,7 +11,9 @@ export function encodeFrame(event: SseEvent): Buffer {
   let text = event.id === undefined ? '' : `id: ${event.id}\n`;
   text += `event: ${event.event}\n`;
   // The common case, one line of data, needs no split.
-  text += LINE_BREAKS.test(event.data) ? `data: ${event.data.split(LINE_BREAKS).join('\ndata: ')}\n\n` : `data: ${event.data}\n\n`;
+  text += LINE_BREAKS.test(event.data)
+    ? `data: ${event.data.split(LINE_BREAKS).join('\ndata: ')}\n\n`
+    : `data: ${event.data}\n\n`;
   return Buffer.from(text, 'utf8');
 }
 

@@ -71,7 +71,12 @@ export class Hub {
    * Opens an SSE stream on `res` listening on `channels`. Channels must already
    * be valid (parseChannelList / assertChannelName): the hub trusts them.
    */
-  attach(req: IncomingMessage, res: ServerResponse, channels: readonly string[], _options: AttachOptions = {}): Connection {
+  attach(
+    req: IncomingMessage,
+    res: ServerResponse,
+    channels: readonly string[],
+    _options: AttachOptions = {},
+  ): Connection {
     if (this.closing) throw new SseHubError('SSE_ERR_HUB_CLOSED', 'the SSE hub is shutting down; reconnect later', 503);
     const connection = new Connection(req, res, channels, this.options, this.clock, (c) => this.detach(c));
     if (!connection.open) return connection; // the client left during writeHead
@@ -100,7 +105,8 @@ export class Hub {
 
   /** Publishes a validated event; rejects with BrokerUnavailableError after sendTimeout ms. */
   async publish(channel: string, event: SseEvent): Promise<SendResult> {
-    if (this.closing) throw new SseHubError('SSE_ERR_HUB_CLOSED', 'the SSE hub is closed; sendEvent is no longer possible', 503);
+    if (this.closing)
+      throw new SseHubError('SSE_ERR_HUB_CLOSED', 'the SSE hub is closed; sendEvent is no longer possible', 503);
     const { broker } = this;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -167,13 +173,15 @@ export class Hub {
   }
 
   private brokerSubscribe(channel: string): void {
-    this.broker.subscribe(channel, (event) => this.deliver(channel, event)).catch((err: unknown) => {
-      // The broker keeps the subscription and replays it on reconnect; a
-      // failure here is logged, never surfaced on the stream.
-      this.options.logger.warn(`could not subscribe to channel "${channel}" at the ${this.broker.name} broker`, {
-        error: String(err),
+    this.broker
+      .subscribe(channel, (event) => this.deliver(channel, event))
+      .catch((err: unknown) => {
+        // The broker keeps the subscription and replays it on reconnect; a
+        // failure here is logged, never surfaced on the stream.
+        this.options.logger.warn(`could not subscribe to channel "${channel}" at the ${this.broker.name} broker`, {
+          error: String(err),
+        });
       });
-    });
   }
 
   private brokerUnsubscribe(channel: string): void {

@@ -19,7 +19,9 @@ export interface PublishOptions {
 
 export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
 
-export function createPublishHandler(options: PublishOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function createPublishHandler(
+  options: PublishOptions,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { hub, token } = options;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
@@ -44,7 +46,10 @@ export function createPublishHandler(options: PublishOptions): (req: IncomingMes
 function checkAccess(req: IncomingMessage, token: string | undefined): void {
   if (token === undefined) {
     if (!isLoopback(req.socket.remoteAddress)) {
-      throw new HttpError(403, 'publishing is allowed from loopback only; set --publish-token to publish from elsewhere');
+      throw new HttpError(
+        403,
+        'publishing is allowed from loopback only; set --publish-token to publish from elsewhere',
+      );
     }
     return;
   }

@@ -29,7 +29,10 @@ export function fromQuery(options: FromQueryOptions = {}): ChannelResolver {
   const fallback = options.default ?? [];
   return (req) => {
     const values = queryOf(req).getAll(param);
-    const asked = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+    const asked = values
+      .flatMap((v) => v.split(','))
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
     return asked.length > 0 ? values : fallback;
   };
 }

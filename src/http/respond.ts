@@ -5,7 +5,12 @@ import type { ServerResponse } from 'node:http';
 import { isSseHubError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -20,7 +25,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-export function sendJsonError(res: ServerResponse, status: number, message: string, headers?: Record<string, string>): void {
+export function sendJsonError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  headers?: Record<string, string>,
+): void {
   sendJson(res, status, { error: message }, headers);
 }
 

@@ -1,0 +1,126 @@
+// A private redis-server for one suite: spawned on a free loopback port,
+// awaited with PING (not a sleep), killable and restartable on the same port.
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { freePort } from './ports';
+import { waitFor } from './wait-for';
+
+export class RedisServer {
+  readonly port: number;
+  private proc: ChildProcess | undefined;
+
+  private constructor(port: number) {
+    this.port = port;
+  }
+
+  static async start(): Promise<RedisServer> {
+    const server = new RedisServer(await freePort());
+    await server.restart();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Starts redis-server (again) on the same port and waits until it answers PING. */
+  async restart(): Promise<void> {
+    if (this.running) return;
+    const proc = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+        '--loglevel',
+        'warning',
+      ],
+      { stdio: 'ignore' },
+    );
+    this.proc = proc;
+    await waitFor(() => this.ping(), { timeout: 10_000, what: `redis-server on port ${this.port}` });
+  }
+
+  /** Kills redis-server (SIGKILL by default: a crash, not a shutdown) and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.proc;
+    if (proc === undefined || !this.running) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill(signal);
+    await exited;
+  }
+
+  /** Sends one inline command and returns the raw reply (e.g. `PUBSUB NUMSUB all`). */
+  command(...args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(this.port, '127.0.0.1');
+      const encoded = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+      let reply = '';
+      socket.setTimeout(3000, () => socket.destroy(new Error('redis command timed out')));
+      socket.on('connect', () => socket.write(encoded));
+      socket.on('data', (chunk) => {
+        reply += chunk.toString();
+        if (isComplete(reply)) {
+          socket.end();
+          resolve(reply);
+        }
+      });
+      socket.on('error', reject);
+    });
+  }
+
+  /** PUBSUB NUMSUB for one channel. */
+  async numsub(channel: string): Promise<number> {
+    const reply = await this.command('PUBSUB', 'NUMSUB', channel);
+    const lines = reply.split('\r\n');
+    return Number(lines[lines.length - 2]?.replace(':', ''));
+  }
+
+  async publish(channel: string, message: string): Promise<number> {
+    const reply = await this.command('PUBLISH', channel, message);
+    return Number(reply.slice(1));
+  }
+
+  private async ping(): Promise<boolean> {
+    try {
+      return (await this.command('PING')).startsWith('+PONG');
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** True once a RESP reply is whole (enough for the replies the tests read). */
+function isComplete(reply: string): boolean {
+  if (!reply.endsWith('\r\n')) return false;
+  if (reply[0] !== '*') return true;
+  const count = Number(reply.slice(1, reply.indexOf('\r\n')));
+  // Arrays of bulk strings and integers: count the elements after the header.
+  let rest = reply.slice(reply.indexOf('\r\n') + 2);
+  for (let i = 0; i < count; i++) {
+    if (rest === '') return false;
+    if (rest[0] === '$') {
+      const len = Number(rest.slice(1, rest.indexOf('\r\n')));
+      const start = rest.indexOf('\r\n') + 2;
+      if (len < 0) rest = rest.slice(start);
+      else if (rest.length < start + len + 2) return false;
+      else rest = rest.slice(start + len + 2);
+    } else {
+      const end = rest.indexOf('\r\n');
+      if (end === -1) return false;
+      rest = rest.slice(end + 2);
+    }
+  }
+  return true;
+}

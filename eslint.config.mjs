@@ -1,0 +1,92 @@
+// Lint rules, including the layer boundaries of STYLE.md: a wrong import fails `npm run lint`.
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+const restrict = (patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
+const group = (group, message) => ({ group, message });
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/out/**', '.test-tmp/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/core/**/*.ts'],
+    rules: restrict([
+      group(
+        ['express', 'express-*', 'redis', '@redis/*', 'cookie', 'cookie-*', 'commander', 'serve-static', 'prom-client'],
+        'core/ uses node built-ins only',
+      ),
+      group(
+        ['../brokers/*', '../http/*', '../express/*', '../cli/*', '../*.js'],
+        'core/ must not import other folders',
+      ),
+    ]),
+  },
+  {
+    files: ['src/brokers/**/*.ts'],
+    rules: restrict([
+      group(
+        ['express', 'cookie', 'cookie-*', 'commander', 'serve-static'],
+        'brokers/ depend on core/ and their client library only',
+      ),
+      group(['../http/*', '../express/*', '../cli/*'], 'brokers/ must not import http/, express/ or cli/'),
+    ]),
+  },
+  {
+    files: ['src/brokers/**/*.ts'],
+    ignores: ['src/brokers/redis.ts'],
+    rules: restrict([
+      group(
+        ['redis', '@redis/*', 'express', 'cookie', 'cookie-*', 'commander'],
+        'only brokers/redis.ts may import redis',
+      ),
+      group(['../http/*', '../express/*', '../cli/*'], 'brokers/ must not import http/, express/ or cli/'),
+    ]),
+  },
+  {
+    files: ['src/http/**/*.ts'],
+    ignores: ['src/http/session-cookie.ts'],
+    rules: restrict([
+      group(
+        ['express', 'redis', '@redis/*', 'cookie', 'cookie-signature', 'commander'],
+        'http/ is node:http only (cookies: session-cookie.ts)',
+      ),
+      group(['../brokers/*', '../express/*', '../cli/*'], 'http/ must not import brokers/, express/ or cli/'),
+    ]),
+  },
+  {
+    files: ['src/http/session-cookie.ts'],
+    rules: restrict([
+      group(['express', 'commander'], 'http/ never imports express'),
+      group(['../express/*', '../cli/*'], 'http/ must not import express/ or cli/'),
+    ]),
+  },
+  {
+    files: ['src/express/**/*.ts'],
+    rules: restrict([
+      group(['../cli/*', '../brokers/*', 'commander', 'redis'], 'express/ depends on http/ and core/ only'),
+    ]),
+  },
+  {
+    files: ['public/**/*.js'],
+    languageOptions: { sourceType: 'script', ecmaVersion: 2017, globals: { ...globals.browser, jQuery: 'readonly' } },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    ignores: ['public/**'],
+    languageOptions: { globals: { ...globals.node } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    files: ['examples/**/public/**/*.js', 'examples/**/static/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { ...globals.browser, jQuery: 'readonly', $: 'readonly' } },
+  },
+);
