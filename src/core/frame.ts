@@ -19,7 +19,7 @@ export function encodeFrame(event: SseEvent): Buffer {
 
 /** A comment frame: ignored by EventSource, but keeps proxies and timeouts from closing the stream. */
 export function encodeComment(text: string): Buffer {
-  return Buffer.from(`: ${text.replace(LINE_BREAKS, ' ')}\n\n`, 'utf8');
+  return Buffer.from(`: ${text.replace(/\r\n|\r|\n/g, ' ')}\n\n`, 'utf8');
 }
 
 /** The first bytes of every stream: the reconnection delay, then a comment so the stream is seen open at once. */
