@@ -1,0 +1,171 @@
+// The README's examples are run, not just read: every block marked
+// `<!-- file: X -->` must equal file X, which the tests below execute, and
+// the flag table must be the one --help prints.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { flagsMarkdown, RUNSERVER_FLAGS } from '../../src/cli/flags';
+import { RedisServer } from '../helpers/redis-server';
+import { describeWithTools } from '../helpers/require-tool';
+import { cleanEnv, ROOT, startRunserver, type RunningServer } from '../helpers/run-cli';
+import { SseReader } from '../helpers/sse-reader';
+import { waitFor } from '../helpers/wait-for';
+
+const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+function blocksAfter(marker: RegExp): { name: string; code: string }[] {
+  const found: { name: string; code: string }[] = [];
+  const pattern = new RegExp(`${marker.source}\\s*\\n\`\`\`\\w*\\n([\\s\\S]*?)\`\`\``, 'g');
+  for (const match of readme.matchAll(pattern)) found.push({ name: match[1] as string, code: match[2] as string });
+  return found;
+}
+
+describe('README', () => {
+  test('starts with the two fresh-machine commands', () => {
+    const first = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    expect(first).toMatch(/^npm ci && npm start/m);
+    expect(first).toMatch(/^npm test/m);
+    expect(readme.indexOf('```sh')).toBeLessThan(readme.indexOf('\n\n', readme.indexOf('# sse-hub') + 10) + 2);
+  });
+
+  test('every <!-- file: --> block is the example file, byte for byte', () => {
+    const blocks = blocksAfter(/<!-- file: (\S+) -->/);
+    expect(blocks.length).toBeGreaterThanOrEqual(2);
+    for (const block of blocks) {
+      expect({ file: block.name, code: block.code }).toEqual({
+        file: block.name,
+        code: readFileSync(join(ROOT, block.name), 'utf8'),
+      });
+    }
+  });
+
+  test('the flag table is the one sse-runserver --help is built from', () => {
+    expect(readme).toContain(flagsMarkdown(RUNSERVER_FLAGS));
+  });
+
+  test('npm start runs sse-runserver with the in-memory broker', async () => {
+    const proc = spawn('npm', ['start', '--', '--port', '0'], {
+      cwd: ROOT,
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    proc.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    try {
+      const match = await waitFor(
+        () => /listening on (http:\/\/[\d.:]+)\/ \(broker: (\w+)\)/.exec(output) ?? undefined,
+        {
+          timeout: 15_000,
+          what: 'npm start to listen',
+        },
+      );
+      expect(match[2]).toBe('memory');
+      const res = await fetch(`${match[1]}/healthz`);
+      expect(await res.json()).toEqual({ ok: true, broker: 'memory' });
+    } finally {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      await exited;
+    }
+  });
+});
+
+describe('examples/express', () => {
+  test('app.js streams at /sse and a POST to a route publishes to the browsers', async () => {
+    const proc = spawn(process.execPath, [join(ROOT, 'examples/express/app.js')], {
+      cwd: ROOT,
+      env: { ...cleanEnv(), PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    proc.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    try {
+      const url = (await waitFor(() => /listening on (\S+)/.exec(output)?.[1], {
+        timeout: 10_000,
+        what: 'the example to listen',
+      }))!;
+      const reader = await SseReader.open(`${url}/sse?channels=orders`);
+      expect(reader.status).toBe(200);
+      const res = await fetch(`${url}/orders/42/ship`, { method: 'POST' });
+      expect(res.status).toBe(202);
+      const [event] = await reader.waitForEvents(1);
+      expect(event).toEqual({ event: 'message', data: '{"type":"shipped","order":"42"}' });
+      const script = await fetch(`${url}/media/sse-hub/sse.js`);
+      expect(script.status).toBe(200);
+      reader.close();
+      proc.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      proc.kill('SIGKILL');
+    }
+  });
+
+  test('model-hook.js publishes to the author when a model is saved', async () => {
+    // Runs in its own process so that require('sse-hub') resolves to the built package, as for users.
+    const script = `
+      const http = require('node:http');
+      const { configure, sseMiddleware, fromQuery } = require('sse-hub');
+      const { Comment } = require('./examples/express/model-hook.js');
+      const hub = configure({ broker: 'memory' });
+      const server = http.createServer(sseMiddleware({ channels: fromQuery() })).listen(0, '127.0.0.1', () => {
+        http.get('http://127.0.0.1:' + server.address().port + '/?channels=alice', (res) => {
+          let text = '';
+          res.on('data', (c) => {
+            text += c;
+            if (text.includes('data: ')) { process.stdout.write(text); hub.close().then(() => server.close()); }
+          });
+          new Comment('alice', 'hello').save();
+        });
+      });`;
+    const proc = spawn(process.execPath, ['-e', script], {
+      cwd: ROOT,
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    const code = await new Promise((resolve) => proc.once('exit', resolve));
+    expect(code).toBe(0);
+    expect(stdout).toContain('event: message\ndata: {"type":"comment","text":"hello"}\n\n');
+  });
+});
+
+describeWithTools(['redis-server', 'redis-cli'], 'README Redis example', () => {
+  let redis: RedisServer;
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    server = await startRunserver(['--redis', redis.url]);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await redis?.stop();
+  });
+
+  test("the tornado-sse redis-cli command, exactly as the README has it, reaches subscribers of 'all'", async () => {
+    const [block] = blocksAfter(/<!-- run: (redis-cli) -->/);
+    expect(block).toBeDefined();
+    const command = block!.code.trim().replace(/^redis-cli /, `redis-cli -p ${redis.port} `);
+    const all = await SseReader.open(`${server.url}/?channels=all`);
+    const other = await SseReader.open(`${server.url}/?channels=other`);
+    await waitFor(async () => (await redis.numsub('all')) === 1 && (await redis.numsub('other')) === 1, {
+      what: 'subscriptions',
+    });
+    const proc = spawn('bash', ['-c', command], { stdio: 'ignore' });
+    expect(await new Promise((resolve) => proc.once('exit', resolve))).toBe(0);
+    const [event] = await all.waitForEvents(1);
+    expect(event).toEqual({ event: 'message', data: '{"type": "message", "user": "tug"}' });
+    await fetch(`${server.url}/publish`, {
+      method: 'POST',
+      body: JSON.stringify({ channel: 'other', data: 'marker' }),
+    });
+    await other.waitForEvents(1);
+    expect(other.events).toEqual([{ event: 'message', data: 'marker' }]);
+    all.close();
+    other.close();
+  });
+});

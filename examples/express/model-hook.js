@@ -1,0 +1,18 @@
+// sendEvent from a model hook: any ORM's "after save" callback can publish.
+// Here a plain class stands in for the model; see examples/django-style for Sequelize-style hooks.
+const { sendEvent } = require('sse-hub');
+
+class Comment {
+  constructor(author, text) {
+    this.author = author;
+    this.text = text;
+  }
+
+  async save() {
+    // ... write to the database, then tell the author's browsers:
+    await sendEvent('message', { type: 'comment', text: this.text }, this.author);
+    return this;
+  }
+}
+
+module.exports = { Comment };
