@@ -84,7 +84,8 @@
     if (dataType === 'text') return data;
     try {
       return JSON.parse(data);
-    } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars -- ES2017 has no optional catch binding
+    } catch (notJson) {
       return data;
     }
   }

@@ -109,7 +109,8 @@
   function parseData(data) {
     try {
       return JSON.parse(data);
-    } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars -- ES2017 has no optional catch binding
+    } catch (notJson) {
       return data;
     }
   }
