@@ -60,6 +60,8 @@ export class Connection {
     res.once('close', () => this.closed('client'));
     // A socket error (reset by peer) ends the stream; 'close' follows and cleans up.
     res.on('error', () => undefined);
+    // The client may have left before we got here; 'close' has then already fired.
+    if (res.destroyed || req.socket.destroyed) this.closed('client');
   }
 
   get open(): boolean {
