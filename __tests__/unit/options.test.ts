@@ -1,0 +1,90 @@
+// core/options.ts: defaults merged once, env lookups, eager validation (TypeError naming the option).
+import { OptionError } from '../../src/core/errors';
+import { silentLogger } from '../../src/core/logger';
+import { redisUrlFromEnv, resolveHubOptions } from '../../src/core/options';
+import { MemoryBroker } from '../../src/brokers/memory';
+
+describe('resolveHubOptions', () => {
+  test('defaults: memory broker, SPEC numbers, no history, silent logger', () => {
+    expect(resolveHubOptions({}, {})).toEqual({
+      broker: 'memory',
+      redisUrl: undefined,
+      channelPrefix: '',
+      heartbeat: 15_000,
+      retry: 3000,
+      maxChannels: 64,
+      maxBufferedBytes: 4 * 1024 * 1024,
+      sendTimeout: 5000,
+      history: null,
+      logger: silentLogger,
+    });
+  });
+
+  test('REDIS_URL or SSE_REDIS_URL in the environment selects redis; SSE_REDIS_URL wins', () => {
+    expect(resolveHubOptions({}, { REDIS_URL: 'redis://h:1' })).toMatchObject({
+      broker: 'redis',
+      redisUrl: 'redis://h:1',
+    });
+    expect(resolveHubOptions({}, { REDIS_URL: 'redis://a:1', SSE_REDIS_URL: 'redis://b:2' }).redisUrl).toBe(
+      'redis://b:2',
+    );
+  });
+
+  test('a redisUrl without broker means redis; an explicit broker wins over the environment', () => {
+    expect(resolveHubOptions({ redisUrl: 'redis://x:1' }, {}).broker).toBe('redis');
+    expect(resolveHubOptions({ broker: 'memory' }, { REDIS_URL: 'redis://x:1' }).broker).toBe('memory');
+  });
+
+  test('a Broker instance is accepted', () => {
+    const broker = new MemoryBroker();
+    expect(resolveHubOptions({ broker }, {}).broker).toBe(broker);
+  });
+
+  test('undefined values do not erase defaults', () => {
+    expect(resolveHubOptions({ heartbeat: undefined, retry: undefined }, {})).toMatchObject({
+      heartbeat: 15_000,
+      retry: 3000,
+    });
+  });
+
+  test.each([
+    [{ heartbeat: -1 }, 'heartbeat must be a positive whole number of ms, got -1'],
+    [{ retry: 1.5 }, 'retry must be a positive whole number of ms, got 1.5'],
+    [{ maxChannels: 0 }, 'maxChannels must be a positive whole number of channels, got 0'],
+    [{ maxBufferedBytes: '4' }, 'maxBufferedBytes must be a positive whole number of bytes, got "4"'],
+    [{ sendTimeout: NaN }, 'sendTimeout must be a positive whole number of ms'],
+    [{ broker: 'kafka' }, `broker must be 'memory', 'redis' or a Broker instance, got "kafka"`],
+    [{ broker: 'redis' }, "broker 'redis' needs redisUrl"],
+    [{ redisUrl: 'http://x' }, 'redisUrl must start with redis:// or rediss://'],
+    [{ channelPrefix: 5 }, 'channelPrefix must be a string'],
+    [{ history: 'yes' }, 'history must be true, false or { size, ttl }'],
+    [{ history: { size: 0 } }, 'history.size must be a positive whole number of events'],
+    [{ broker: {} }, 'broker must be a Broker'],
+  ])('%j is an OptionError (TypeError) when the factory runs', (options, message) => {
+    let caught: unknown;
+    try {
+      resolveHubOptions(options as never, {});
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(OptionError);
+    expect(caught).toBeInstanceOf(TypeError);
+    expect(caught).toMatchObject({ code: 'SSE_ERR_OPTION' });
+    expect((caught as Error).message).toContain(message);
+  });
+
+  test('options that are not an object are refused', () => {
+    expect(() => resolveHubOptions(null as never, {})).toThrow('createHub options must be an object, got null');
+  });
+
+  test('history: true uses the defaults; an object is merged with them', () => {
+    expect(resolveHubOptions({ history: true }, {}).history).toEqual({ size: 1000, ttl: 3600 });
+    expect(resolveHubOptions({ history: { size: 10 } }, {}).history).toEqual({ size: 10, ttl: 3600 });
+    expect(resolveHubOptions({ history: false }, {}).history).toBeNull();
+  });
+});
+
+test('redisUrlFromEnv ignores empty values', () => {
+  expect(redisUrlFromEnv({ SSE_REDIS_URL: '', REDIS_URL: 'redis://a:1' })).toBe('redis://a:1');
+  expect(redisUrlFromEnv({ REDIS_URL: '' })).toBeUndefined();
+});

@@ -1,0 +1,98 @@
+// http/resolvers.ts: which channels a request listens on (SPEC §3).
+import type { IncomingMessage } from 'node:http';
+import { HttpError } from '../../src/core/errors';
+import { channelsForUser, defaultGetUser, fromQuery, fromSession, getUserAt, queryOf } from '../../src/http/resolvers';
+
+const req = (url: string, session?: unknown): IncomingMessage => ({ url, session }) as unknown as IncomingMessage;
+
+describe('fromQuery', () => {
+  test('?channels=all,foo', async () => {
+    expect(await fromQuery()(req('/?channels=all,foo'))).toEqual(['all,foo']);
+  });
+
+  test('repeated parameters are all returned (validation and dedupe happen in parseChannelList)', async () => {
+    expect(await fromQuery()(req('/?channels=a&channels=b,c'))).toEqual(['a', 'b,c']);
+  });
+
+  test('a custom parameter name', async () => {
+    expect(await fromQuery({ param: 'c' })(req('/sse?c=x&channels=y'))).toEqual(['x']);
+  });
+
+  test('absent, empty or only commas → the default, else nothing', async () => {
+    expect(await fromQuery()(req('/'))).toEqual([]);
+    expect(await fromQuery({ default: ['all'] })(req('/'))).toEqual(['all']);
+    expect(await fromQuery({ default: ['all'] })(req('/?channels='))).toEqual(['all']);
+    expect(await fromQuery({ default: ['all'] })(req('/?channels=,%20,'))).toEqual(['all']);
+  });
+
+  test('URL-decoding: `a b` arrives as such, to be refused later', async () => {
+    expect(await fromQuery()(req('/?channels=a%20b'))).toEqual(['a b']);
+  });
+});
+
+describe('fromSession', () => {
+  test("subscribes the session's user to [username, 'all']", async () => {
+    expect(await fromSession()(req('/', { user: { username: 'tug' } }))).toEqual(['tug', 'all']);
+  });
+
+  test('?channels= naming the own channels changes nothing', async () => {
+    expect(await fromSession()(req('/?channels=all,tug', { username: 'tug' }))).toEqual(['tug', 'all']);
+  });
+
+  // SPEC §3: "The query string cannot add channels in this mode." Issue 4
+  // refines how: a queried channel outside the session's is refused (403)
+  // rather than dropped; either way it is never listened on.
+  test('?channels= cannot add a channel', async () => {
+    const result = await Promise.resolve(fromSession()(req('/?channels=secret', { username: 'tug' }))).catch(
+      (e: unknown) => e,
+    );
+    if (Array.isArray(result)) expect(result).toEqual(['tug', 'all']);
+    else expect(result).toMatchObject({ status: 403 });
+  });
+
+  test('no session, or a session without a user → 403 SSE_ERR_ANONYMOUS', async () => {
+    for (const session of [undefined, null, {}, { user: {} }, { username: '' }]) {
+      const err = await Promise.resolve(fromSession()(req('/?channels=all', session))).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HttpError);
+      expect(err).toMatchObject({ status: 403, code: 'SSE_ERR_ANONYMOUS' });
+    }
+  });
+
+  test('a custom (async) getUser', async () => {
+    const resolver = fromSession({ getUser: async (s) => (s.uid as string | undefined) ?? undefined });
+    expect(await resolver(req('/', { uid: 'u1' }))).toEqual(['u1', 'all']);
+  });
+});
+
+describe('channelsForUser', () => {
+  test('a username that is not a valid channel name → 403 SSE_ERR_FORBIDDEN', () => {
+    for (const user of ['a b', '../x', 'x'.repeat(129)]) {
+      expect(() => channelsForUser(user)).toThrow(expect.objectContaining({ status: 403, code: 'SSE_ERR_FORBIDDEN' }));
+    }
+    expect(() => channelsForUser(42)).toThrow(expect.objectContaining({ status: 403 }));
+  });
+
+  test("the user `all` listens on 'all' once", () => {
+    expect(channelsForUser('all')).toEqual(['all']);
+  });
+});
+
+describe('defaultGetUser', () => {
+  test('session.user.username, then session.username, then session.passport.user', () => {
+    expect(defaultGetUser({ user: { username: 'a' }, username: 'b', passport: { user: 'c' } })).toBe('a');
+    expect(defaultGetUser({ username: 'b', passport: { user: 'c' } })).toBe('b');
+    expect(defaultGetUser({ passport: { user: 'c' } })).toBe('c');
+    expect(defaultGetUser({ passport: { user: 7 } })).toBeUndefined();
+    expect(defaultGetUser({})).toBeUndefined();
+  });
+});
+
+test('getUserAt reads a dotted path', () => {
+  expect(getUserAt('auth.user.name')({ auth: { user: { name: 'n' } } }, req('/'))).toBe('n');
+  expect(getUserAt('auth.user.name')({ auth: null }, req('/'))).toBeUndefined();
+});
+
+test('queryOf', () => {
+  expect(queryOf(req('/x?a=1&b=2')).get('b')).toBe('2');
+  expect(queryOf({ url: undefined } as unknown as IncomingMessage).toString()).toBe('');
+});
