@@ -3,10 +3,18 @@
 // client and one duplicate() for SUBSCRIBE; node-redis re-subscribes after a
 // reconnect, and health follows the subscribing connection itself (SPEC §4).
 import { createClient } from 'redis';
-import type { Broker, BrokerHealth, BrokerListener } from '../core/broker.js';
+import type {
+  Broker,
+  BrokerHealth,
+  BrokerHistory,
+  BrokerListener,
+  HistoryLimits,
+  HistorySnapshot,
+} from '../core/broker.js';
 import { BrokerUnavailableError } from '../core/errors.js';
 import type { SseEvent } from '../core/event.js';
 import { silentLogger, type Logger } from '../core/logger.js';
+import { publishWithHistory, readHistory, type RunCommand } from './redis-history.js';
 import { decodePayload, encodePayload } from './redis-wire.js';
 
 export interface RedisBrokerOptions {
@@ -29,7 +37,7 @@ export interface RedisBrokerCounters {
   reconnects: number;
 }
 
-export class RedisBroker implements Broker, BrokerHealth {
+export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
   readonly name = 'redis';
   readonly counters: RedisBrokerCounters = { badPayloads: 0, reconnects: 0 };
   /** The publishing connection; also usable for commands (history, sessions). */
@@ -41,6 +49,7 @@ export class RedisBroker implements Broker, BrokerHealth {
   private healthy = false;
   private everReady = false;
   private closed = false;
+  private readonly run: RunCommand;
 
   constructor(options: RedisBrokerOptions) {
     this.prefix = options.channelPrefix ?? '';
@@ -57,6 +66,7 @@ export class RedisBroker implements Broker, BrokerHealth {
       },
     });
     this.subscriber = this.client.duplicate();
+    this.run = (args) => this.client.sendCommand(args);
     // Without 'error' listeners node-redis errors would kill the process.
     this.client.on('error', (err: unknown) => this.logger.debug('redis publisher error', { error: String(err) }));
     this.subscriber.on('error', (err: unknown) => {
@@ -100,19 +110,48 @@ export class RedisBroker implements Broker, BrokerHealth {
   }
 
   async publish(channel: string, event: SseEvent): Promise<void> {
-    if (this.closed) throw new BrokerUnavailableError(this.name, 'the redis broker is closed');
-    // node-redis would queue the command until Redis is back; refuse instead,
-    // so sendEvent rejects at once while Redis is down (SPEC §7).
-    if (!this.client.isReady) {
-      throw new BrokerUnavailableError(this.name, 'the redis broker is not connected; the event was not sent');
-    }
+    this.assertConnected();
     try {
       await this.client.publish(this.prefix + channel, encodePayload(event));
     } catch (err) {
-      throw new BrokerUnavailableError(this.name, `the redis broker refused the event: ${(err as Error).message}`, {
+      throw this.refused(err);
+    }
+  }
+
+  /** History capability: id + XADD + PUBLISH in one Lua script (brokers/redis-history.ts). */
+  async publishWithHistory(channel: string, event: SseEvent, limits: HistoryLimits): Promise<string> {
+    this.assertConnected();
+    try {
+      return await publishWithHistory(this.run, this.prefix, channel, event, limits);
+    } catch (err) {
+      throw this.refused(err);
+    }
+  }
+
+  async readHistory(after: ReadonlyMap<string, string>, limits: HistoryLimits): Promise<HistorySnapshot> {
+    this.assertConnected();
+    try {
+      return await readHistory(this.run, this.prefix, after, limits);
+    } catch (err) {
+      throw new BrokerUnavailableError(this.name, `could not read history from redis: ${(err as Error).message}`, {
         cause: err,
       });
     }
+  }
+
+  // node-redis would queue commands until Redis is back; refuse instead, so
+  // sendEvent rejects at once while Redis is down (SPEC §7).
+  private assertConnected(): void {
+    if (this.closed) throw new BrokerUnavailableError(this.name, 'the redis broker is closed');
+    if (!this.client.isReady) {
+      throw new BrokerUnavailableError(this.name, 'the redis broker is not connected; the event was not sent');
+    }
+  }
+
+  private refused(err: unknown): BrokerUnavailableError {
+    return new BrokerUnavailableError(this.name, `the redis broker refused the event: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 
   subscribe(channel: string, listener: BrokerListener): Promise<void> {

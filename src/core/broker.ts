@@ -41,3 +41,55 @@ export function hasHealth(broker: Broker): broker is Broker & BrokerHealth {
   const candidate = broker as Partial<BrokerHealth>;
   return typeof candidate.isHealthy === 'function' && typeof candidate.onHealthChange === 'function';
 }
+
+/** How much history a channel keeps (SPEC §7): the newest `size` events, none older than `ttl` seconds. */
+export interface HistoryLimits {
+  /** Events kept per channel. */
+  size: number;
+  /** Seconds an event is kept. */
+  ttl: number;
+}
+
+/** What history holds for one channel after a given id. */
+export interface ChannelHistory {
+  /** Kept events with an id greater than the one asked for, oldest first; each has its `id`. */
+  events: SseEvent[];
+  /** The oldest id still kept on the channel, or null when it keeps none. */
+  oldestId: string | null;
+  /**
+   * Every event with an id greater than this one is still kept. A client
+   * whose last id is smaller may have missed events: it gets a `gap` event.
+   */
+  horizon: string;
+}
+
+/** One atomic look at the history of several channels. */
+export interface HistorySnapshot {
+  channels: Map<string, ChannelHistory>;
+  /** The greatest id handed out so far (or a fresh one): every later event's id is greater. */
+  lastId: string;
+}
+
+/**
+ * Optional capability: ids and per-channel history shared by every process
+ * using the broker (SPEC §7). Without it the hub keeps history in memory
+ * (core/history.ts), which only works within one process.
+ */
+export interface BrokerHistory {
+  /**
+   * Gives `event` a fresh id (greater than every id before it, on any
+   * channel), stores it in `channel`'s history and publishes it — atomically,
+   * so the history order is the delivery order. Resolves to the id.
+   */
+  publishWithHistory(channel: string, event: SseEvent, limits: HistoryLimits): Promise<string>;
+  /**
+   * Reads, at one instant, each channel's kept events after its id in
+   * `after` (ids as produced by publishWithHistory, already validated).
+   */
+  readHistory(after: ReadonlyMap<string, string>, limits: HistoryLimits): Promise<HistorySnapshot>;
+}
+
+export function hasHistory(broker: Broker): broker is Broker & BrokerHistory {
+  const candidate = broker as Partial<BrokerHistory>;
+  return typeof candidate.publishWithHistory === 'function' && typeof candidate.readHistory === 'function';
+}

@@ -1,14 +1,35 @@
 // The hub: which local connections listen on which channel, one reference-
 // counted broker subscription per channel, and the fan-out loop. Invariant:
 // every event is framed once and the same Buffer goes to every subscriber;
-// counters return to zero when nobody listens (STYLE §8).
+// counters return to zero when nobody listens (STYLE §8). With history on
+// (SPEC §7) it also owns replay-then-live: a resuming connection is
+// subscribed live first, buffers, gets the replay, then only buffered events
+// newer than the replay — so nothing is missed and nothing repeats.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { hasHealth, type Broker } from './broker.js';
+import {
+  hasHealth,
+  hasHistory,
+  type Broker,
+  type BrokerHistory,
+  type HistoryLimits,
+  type HistorySnapshot,
+} from './broker.js';
 import { Connection, type CloseReason, type HeartbeatClock } from './connection.js';
 import { BrokerUnavailableError, SseHubError } from './errors.js';
 import { toEvent, type SseEvent } from './event.js';
 import { assertChannelName } from './channel.js';
-import { encodeFrame } from './frame.js';
+import { encodeFrame, encodeHeartbeatEvent, PING_FRAME } from './frame.js';
+import {
+  compareIdParts,
+  compareIds,
+  gapEvent,
+  isHistoryId,
+  maxId,
+  MemoryHistory,
+  NEWEST_ID,
+  parseEventId,
+  type EventIdParts,
+} from './history.js';
 import type { ResolvedHubOptions } from './options.js';
 
 export interface HubStats {
@@ -22,6 +43,10 @@ export interface HubStats {
   framesWritten: number;
   /** Connections closed because their unsent bytes passed maxBufferedBytes. */
   slowClientsClosed: number;
+  /** Events replayed from history to resuming connections and after broker outages. */
+  eventsReplayed: number;
+  /** `gap` events sent: a client asked for history that is no longer kept. */
+  gapsSent: number;
 }
 
 export interface SendResult {
@@ -30,9 +55,21 @@ export interface SendResult {
 }
 
 export interface AttachOptions {
-  /** Reserved for history replay: the id the client last saw. */
+  /** The id the client last saw (Last-Event-ID): with history on, missed events are replayed first. */
   lastEventId?: string;
 }
+
+/** A connection being resumed: live events are held here until its replay is written. */
+interface Replay {
+  connection: Connection;
+  held: SseEvent[];
+}
+
+/** Events held while the hub catches up after a broker outage. */
+type Held = [channel: string, event: SseEvent][];
+
+/** Replay gives up on a resuming connection (it reconnects) once this many live events wait behind it. */
+const MAX_HELD_EVENTS = 10_000;
 
 export class Hub {
   readonly broker: Broker;
@@ -40,13 +77,39 @@ export class Hub {
   private readonly listeners = new Map<string, Set<Connection>>();
   private readonly connections = new Set<Connection>();
   private readonly clock: HeartbeatClock = { tick: 0 };
+  private heartbeatCache: { tick: number; frame: Buffer } | undefined;
   private readonly heartbeatTimer: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
-  private counters = { eventsReceived: 0, framesWritten: 0, slowClientsClosed: 0 };
+  private counters = { eventsReceived: 0, framesWritten: 0, slowClientsClosed: 0, eventsReplayed: 0, gapsSent: 0 };
+  /** History store (the broker's, or in memory); undefined when history is off. */
+  private readonly history: BrokerHistory | undefined;
+  private readonly limits: HistoryLimits | undefined;
+  /** Channel → settled broker subscription, so a replay reads history only once live events flow. */
+  private readonly subscriptions = new Map<string, Promise<void>>();
+  /** Channel → resuming connections holding its live events. */
+  private readonly replays = new Map<string, Set<Replay>>();
+  /** Greatest history id received from the broker (one pubsub connection: arrival order is id order). */
+  private lastReceivedId: string | undefined;
+  /** Channel → the last id issued when its subscription became live: where a catch-up starts at the latest. */
+  private readonly marks = new Map<string, string>();
+  /** Set while the broker is down or the hub is catching up; broker events wait here. */
+  private held: Held | undefined;
+  private catchingUp: Promise<void> | undefined;
+  private catchUpAgain = false;
+  private readonly caughtUp = new Set<() => void>();
 
   constructor(broker: Broker, options: ResolvedHubOptions) {
     this.broker = broker;
     this.options = options;
+    if (options.history !== null) {
+      this.limits = options.history;
+      this.history = hasHistory(broker) ? broker : new MemoryHistory(broker);
+      // After a broker outage, read what each channel missed from the shared
+      // history (SPEC §7 "Broker faults"); only a shared history can have it.
+      if (hasHistory(broker) && hasHealth(broker)) {
+        broker.onHealthChange((healthy) => (healthy ? this.catchUp() : this.holdBrokerEvents()));
+      }
+    }
     // One timer for every connection, ticking at half the heartbeat: a stream
     // not written to for one full tick is pinged, so no stream is silent for
     // as long as `heartbeat` ms.
@@ -75,21 +138,19 @@ export class Hub {
     req: IncomingMessage,
     res: ServerResponse,
     channels: readonly string[],
-    _options: AttachOptions = {},
+    options: AttachOptions = {},
   ): Connection {
     if (this.closing) throw new SseHubError('SSE_ERR_HUB_CLOSED', 'the SSE hub is shutting down; reconnect later', 503);
     const connection = new Connection(req, res, channels, this.options, this.clock, (c) => this.detach(c));
     if (!connection.open) return connection; // the client left during writeHead
     this.connections.add(connection);
-    for (const channel of channels) {
-      let set = this.listeners.get(channel);
-      if (set === undefined) {
-        set = new Set();
-        this.listeners.set(channel, set);
-        this.brokerSubscribe(channel);
-      }
-      set.add(connection);
+    // heartbeatEvent: the first event tells the page the interval (issue 7).
+    if (this.options.heartbeatEvent) connection.write(this.heartbeatFrame());
+    if (this.history !== undefined && options.lastEventId !== undefined) {
+      void this.resume(connection, options.lastEventId, this.history);
+      return connection;
     }
+    for (const channel of channels) this.listenersOf(channel).add(connection);
     return connection;
   }
 
@@ -122,6 +183,14 @@ export class Hub {
       );
     });
     try {
+      // With history on, the store issues the id (any id given is replaced).
+      if (this.history !== undefined) {
+        const id = await Promise.race([
+          this.history.publishWithHistory(channel, event, this.limits as HistoryLimits),
+          timeout,
+        ]);
+        return { id };
+      }
       await Promise.race([broker.publish(channel, event), timeout]);
     } finally {
       clearTimeout(timer);
@@ -133,15 +202,31 @@ export class Hub {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.heartbeatTimer);
+      for (const resolve of this.caughtUp) resolve();
       for (const connection of [...this.connections]) connection.end('hub-closed');
       await this.broker.close();
     })();
     return this.closing;
   }
 
-  /** Delivers one event from the broker: framed once, written to every listener. */
-  private deliver(channel: string, event: SseEvent): void {
+  /** An event from the broker: held while catching up after an outage, else delivered. */
+  private received(channel: string, event: SseEvent): void {
     this.counters.eventsReceived++;
+    if (this.held !== undefined) this.held.push([channel, event]);
+    else this.deliver(channel, event);
+  }
+
+  /**
+   * Delivers one event: framed once, written to every listener. Resuming
+   * connections are not listeners yet; they hold the event (once per event
+   * per resuming connection, never per listener).
+   */
+  private deliver(channel: string, event: SseEvent): void {
+    if (this.history !== undefined && isHistoryId(event.id)) this.lastReceivedId = event.id;
+    if (this.replays.size !== 0) {
+      const replays = this.replays.get(channel);
+      if (replays !== undefined) for (const replay of replays) replay.held.push(event);
+    }
     const set = this.listeners.get(channel);
     if (set === undefined || set.size === 0) return;
     const frame = encodeFrame(event);
@@ -150,6 +235,164 @@ export class Hub {
       if (connection.write(frame)) written++;
     }
     this.counters.framesWritten += written;
+  }
+
+  /** The listener set of `channel`, created (and subscribed at the broker) on first use. */
+  private listenersOf(channel: string): Set<Connection> {
+    let set = this.listeners.get(channel);
+    if (set === undefined) {
+      set = new Set();
+      this.listeners.set(channel, set);
+      this.brokerSubscribe(channel);
+    }
+    return set;
+  }
+
+  /**
+   * Resumes a connection from `lastEventId` (SPEC §7): subscribe live first
+   * and hold its events, read history after the id in one atomic read, write
+   * a `gap` event per channel whose history no longer reaches back, then the
+   * missed events in id order, then the held events newer than the replay.
+   */
+  private async resume(connection: Connection, lastEventId: string, history: BrokerHistory): Promise<void> {
+    const replay: Replay = { connection, held: [] };
+    const { channels } = connection;
+    for (const channel of channels) {
+      this.listenersOf(channel);
+      let set = this.replays.get(channel);
+      if (set === undefined) this.replays.set(channel, (set = new Set()));
+      set.add(replay);
+    }
+    const asked = parseEventId(lastEventId);
+    const after = new Map(channels.map((channel) => [channel, asked === undefined ? NEWEST_ID : lastEventId]));
+    let snapshot: HistorySnapshot | undefined;
+    try {
+      await Promise.all(channels.map((channel) => this.subscriptions.get(channel)));
+      // While the broker is down the read fails: retry with backoff as long
+      // as the client waits, as a new subscription would (SPEC §2).
+      for (let attempt = 0; connection.open && snapshot === undefined; attempt++) {
+        if (replay.held.length > MAX_HELD_EVENTS) break;
+        try {
+          snapshot = await history.readHistory(after, this.limits as HistoryLimits);
+        } catch (err) {
+          this.options.logger.debug('could not read history for a resuming client; retrying', { error: String(err) });
+          await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)));
+        }
+      }
+      // Events the hub itself still has to catch up on must reach the replay's
+      // hold, not slip behind the connection once it listens.
+      while (this.held !== undefined && connection.open && !this.closing) {
+        await new Promise<void>((resolve) => this.caughtUp.add(resolve));
+      }
+    } finally {
+      for (const channel of channels) {
+        const set = this.replays.get(channel);
+        set?.delete(replay);
+        if (set?.size === 0) this.replays.delete(channel);
+      }
+    }
+    if (!connection.open) return;
+    if (snapshot === undefined) {
+      connection.end('server'); // too much waited behind it: it reconnects with the same id
+      return;
+    }
+    // Nothing async from here on: the hold is flushed and the connection
+    // becomes a listener within one turn, so no event can fall in between.
+    let newest: EventIdParts | undefined = asked;
+    const replayed: SseEvent[] = [];
+    for (const channel of channels) {
+      const kept = snapshot.channels.get(channel);
+      if (kept === undefined) continue;
+      if (asked === undefined || compareIds(lastEventId, kept.horizon) < 0) {
+        this.counters.gapsSent++;
+        connection.write(encodeFrame(gapEvent(channel, lastEventId, kept.oldestId)));
+      }
+      replayed.push(...kept.events);
+    }
+    replayed.sort((a, b) => compareIds(a.id as string, b.id as string));
+    for (const event of replayed) {
+      connection.write(encodeFrame(event));
+      newest = parseEventId(event.id);
+    }
+    this.counters.eventsReplayed += replayed.length;
+    for (const event of replay.held) {
+      const parts = parseEventId(event.id);
+      // Events without an sse-hub id are live-only: never in the replay.
+      if (parts === undefined || newest === undefined || compareIdParts(parts, newest) > 0) {
+        connection.write(encodeFrame(event));
+        if (parts !== undefined) newest = parts;
+      }
+    }
+    if (!connection.open) return;
+    for (const channel of channels) this.listenersOf(channel).add(connection);
+  }
+
+  /** The broker went down: hold its events until the hub has caught up. */
+  private holdBrokerEvents(): void {
+    this.held ??= [];
+  }
+
+  /**
+   * The broker is back: read every channel's history after the last id the
+   * hub received (or the mark taken when it subscribed), deliver what was
+   * missed in order, then the held events newer than that.
+   */
+  private catchUp(): void {
+    if (this.held === undefined || this.closing) return;
+    if (this.catchingUp !== undefined) {
+      this.catchUpAgain = true;
+      return;
+    }
+    this.catchingUp = this.runCatchUp().finally(() => {
+      this.catchingUp = undefined;
+      if (this.catchUpAgain) {
+        this.catchUpAgain = false;
+        this.catchUp();
+      }
+    });
+  }
+
+  private async runCatchUp(): Promise<void> {
+    const history = this.history as BrokerHistory;
+    const broker = this.broker as Broker & { isHealthy(): boolean };
+    for (let attempt = 0; this.held !== undefined && !this.closing && broker.isHealthy(); attempt++) {
+      const after = new Map<string, string>();
+      for (const channel of this.listeners.keys()) {
+        let from = this.marks.get(channel);
+        if (this.lastReceivedId !== undefined)
+          from = from === undefined ? this.lastReceivedId : maxId(from, this.lastReceivedId);
+        if (from !== undefined) after.set(channel, from);
+      }
+      let snapshot: HistorySnapshot;
+      try {
+        snapshot = await history.readHistory(after, this.limits as HistoryLimits);
+      } catch (err) {
+        this.options.logger.debug('could not catch up from history; retrying', { error: String(err) });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)));
+        continue;
+      }
+      if (!broker.isHealthy()) return; // down again: keep holding; the next recovery retries
+      const missed: [string, SseEvent][] = [];
+      for (const [channel, kept] of snapshot.channels) for (const event of kept.events) missed.push([channel, event]);
+      missed.sort((a, b) => compareIds(a[1].id as string, b[1].id as string));
+      const held = this.held;
+      this.held = undefined;
+      let newest: EventIdParts | undefined;
+      for (const [channel, event] of missed) {
+        this.deliver(channel, event);
+        newest = parseEventId(event.id);
+      }
+      this.counters.eventsReplayed += missed.length;
+      if (missed.length > 0)
+        this.options.logger.info(`caught up ${missed.length} events missed while the broker was away`);
+      for (const [channel, event] of held) {
+        const parts = parseEventId(event.id);
+        if (parts === undefined || newest === undefined || compareIdParts(parts, newest) > 0)
+          this.deliver(channel, event);
+      }
+      for (const resolve of this.caughtUp) resolve();
+      this.caughtUp.clear();
+    }
   }
 
   private detach(connection: Connection): void {
@@ -165,7 +408,7 @@ export class Hub {
       const set = this.listeners.get(channel);
       if (set === undefined) continue;
       set.delete(connection);
-      if (set.size === 0) {
+      if (set.size === 0 && !this.replays.has(channel)) {
         this.listeners.delete(channel);
         if (!this.closing) this.brokerUnsubscribe(channel);
       }
@@ -173,8 +416,8 @@ export class Hub {
   }
 
   private brokerSubscribe(channel: string): void {
-    this.broker
-      .subscribe(channel, (event) => this.deliver(channel, event))
+    const subscribed = this.broker
+      .subscribe(channel, (event) => this.received(channel, event))
       .catch((err: unknown) => {
         // The broker keeps the subscription and replays it on reconnect; a
         // failure here is logged, never surfaced on the stream.
@@ -182,9 +425,22 @@ export class Hub {
           error: String(err),
         });
       });
+    this.subscriptions.set(channel, subscribed);
+    if (this.held === undefined && this.history !== undefined && hasHealth(this.broker)) {
+      // Where a catch-up for this channel may start: every event published
+      // after this read reaches the live subscription.
+      void subscribed
+        .then(() => this.history?.readHistory(new Map(), this.limits as HistoryLimits))
+        .then((snapshot) => {
+          if (snapshot !== undefined && this.listeners.has(channel)) this.marks.set(channel, snapshot.lastId);
+        })
+        .catch(() => undefined);
+    }
   }
 
   private brokerUnsubscribe(channel: string): void {
+    this.subscriptions.delete(channel);
+    this.marks.delete(channel);
     this.broker.unsubscribe(channel).catch((err: unknown) => {
       this.options.logger.warn(`could not unsubscribe from channel "${channel}"`, { error: String(err) });
     });
@@ -192,9 +448,19 @@ export class Hub {
 
   private heartbeat(): void {
     const tick = this.clock.tick++;
+    let frame: Buffer | undefined;
     for (const connection of this.connections) {
-      if (connection.stamp < tick) connection.ping();
+      if (connection.stamp < tick) connection.write((frame ??= this.heartbeatFrame()));
     }
+  }
+
+  /** `: ping`, or with heartbeatEvent the `heartbeat` event: built at most once per tick, shared by all. */
+  private heartbeatFrame(): Buffer {
+    if (!this.options.heartbeatEvent) return PING_FRAME;
+    if (this.heartbeatCache?.tick !== this.clock.tick) {
+      this.heartbeatCache = { tick: this.clock.tick, frame: encodeHeartbeatEvent(this.options.heartbeat, Date.now()) };
+    }
+    return this.heartbeatCache.frame;
   }
 }
 

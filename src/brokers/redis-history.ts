@@ -1,0 +1,175 @@
+// History on Redis (SPEC §7): one stream per channel, written by ONE Lua
+// script that issues the id, appends to the stream (capped by size and ttl)
+// and PUBLISHes — so no other command can interleave and the stream order is
+// the delivery order. Ids come from the Redis server clock (`TIME`), so they
+// keep growing across processes and after Redis restarts empty.
+// Used by RedisBroker and by `sse-send --history`; needs only a way to send commands.
+import { createHash } from 'node:crypto';
+import type { ChannelHistory, HistoryLimits, HistorySnapshot } from '../core/broker.js';
+import type { SseEvent } from '../core/event.js';
+import { historyHorizon } from '../core/history.js';
+import { decodePayload } from './redis-wire.js';
+
+/** Sends one raw command (node-redis `client.sendCommand`). */
+export type RunCommand = (args: string[]) => Promise<unknown>;
+
+/** The Redis keys history uses, all under the channel prefix. */
+export function historyKeys(prefix: string): { lastId: string; start: string; stream: (channel: string) => string } {
+  return {
+    lastId: `${prefix}sse-hub:last-id`,
+    start: `${prefix}sse-hub:history-start`,
+    stream: (channel) => `${prefix}sse-hub:history:${channel}`,
+  };
+}
+
+// Shared by both scripts. KEYS[1] = last-id, KEYS[2] = history-start.
+// alloc() returns an id greater than every id issued before: the server clock
+// in ms, or the last id's ms with the next sequence when the clock has not moved
+// on (or went back). history-start marks where this Redis's history begins:
+// a client whose last id is older may have missed events (Redis restarted).
+const PRELUDE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function fmt(n) return string.format('%.0f', n) end
+local function alloc()
+  local ms, seq = now, 0
+  local last = redis.call('GET', KEYS[1])
+  if last then
+    local lms, lseq = string.match(last, '^(%d+)%-(%d+)$')
+    lms = tonumber(lms)
+    if lms and lms >= ms then ms = lms; seq = tonumber(lseq) + 1 end
+  end
+  local id = fmt(ms) .. '-' .. fmt(seq)
+  redis.call('SET', KEYS[1], id)
+  return id
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], alloc()) end
+`;
+
+// KEYS[3] = the channel's stream. ARGV: pubsub channel, payload head
+// (`["event","data"` — the django_sse array without its end), size, ttl.
+const PUBLISH_SCRIPT = `${PRELUDE}
+local id = alloc()
+local payload = ARGV[2] .. ',"' .. id .. '"]'
+local ttl = tonumber(ARGV[4])
+redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], id, 'p', payload)
+redis.call('XTRIM', KEYS[3], 'MINID', fmt(now - ttl * 1000) .. '-0')
+redis.call('EXPIRE', KEYS[3], ttl)
+redis.call('PUBLISH', ARGV[1], payload)
+return id
+`;
+
+// KEYS[3..] = streams; ARGV[i] = the id after which to read KEYS[i + 2].
+// Returns { start, now, lastId, { maxDeleted, oldest, { {id, {'p', payload}}, ... } }, ... }.
+const READ_SCRIPT = `${PRELUDE}
+local lastId = redis.call('GET', KEYS[1])
+if not lastId then lastId = alloc() end
+local out = { redis.call('GET', KEYS[2]), fmt(now), lastId }
+for i = 3, #KEYS do
+  local key = KEYS[i]
+  if redis.call('EXISTS', key) == 1 then
+    local info = redis.call('XINFO', 'STREAM', key)
+    local maxDeleted = ''
+    for j = 1, #info, 2 do
+      if info[j] == 'max-deleted-entry-id' then maxDeleted = info[j + 1] end
+    end
+    local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
+    local oldest = ''
+    if first[1] then oldest = first[1][1] end
+    out[#out + 1] = { maxDeleted, oldest, redis.call('XRANGE', key, '(' .. ARGV[i - 2], '+') }
+  else
+    out[#out + 1] = { '', '', {} }
+  end
+end
+return out
+`;
+
+const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex');
+const PUBLISH_SHA = sha1(PUBLISH_SCRIPT);
+const READ_SHA = sha1(READ_SCRIPT);
+
+/** EVALSHA, falling back to EVAL when Redis lost its script cache (restart, SCRIPT FLUSH). */
+async function runScript(
+  run: RunCommand,
+  script: string,
+  sha: string,
+  keys: string[],
+  args: string[],
+): Promise<unknown> {
+  const tail = [String(keys.length), ...keys, ...args];
+  try {
+    return await run(['EVALSHA', sha, ...tail]);
+  } catch (err) {
+    if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+    return run(['EVAL', script, ...tail]);
+  }
+}
+
+/** The django_sse array of `event` without its closing bracket; the script appends the id. */
+function payloadHead(event: SseEvent): string {
+  return JSON.stringify([event.event, event.data]).slice(0, -1);
+}
+
+/** Issues the id, appends to the channel's stream and publishes, in one script. Resolves to the id. */
+export async function publishWithHistory(
+  run: RunCommand,
+  prefix: string,
+  channel: string,
+  event: SseEvent,
+  limits: HistoryLimits,
+): Promise<string> {
+  const keys = historyKeys(prefix);
+  const id = await runScript(
+    run,
+    PUBLISH_SCRIPT,
+    PUBLISH_SHA,
+    [keys.lastId, keys.start, keys.stream(channel)],
+    [prefix + channel, payloadHead(event), String(limits.size), String(limits.ttl)],
+  );
+  return String(id);
+}
+
+type StreamEntry = [id: string, fields: string[]];
+type ChannelReply = [maxDeleted: string, oldest: string, entries: StreamEntry[]];
+
+/** Reads every channel's kept events after its id, in one script (one instant). */
+export async function readHistory(
+  run: RunCommand,
+  prefix: string,
+  after: ReadonlyMap<string, string>,
+  limits: HistoryLimits,
+): Promise<HistorySnapshot> {
+  const keys = historyKeys(prefix);
+  const channels = [...after.keys()];
+  const reply = (await runScript(
+    run,
+    READ_SCRIPT,
+    READ_SHA,
+    [keys.lastId, keys.start, ...channels.map(keys.stream)],
+    channels.map((channel) => after.get(channel) as string),
+  )) as [string, string, string, ...ChannelReply[]];
+  const [start, now, lastId] = reply;
+  const result = new Map<string, ChannelHistory>();
+  channels.forEach((channel, i) => {
+    const [maxDeleted, oldest, entries] = reply[i + 3] as ChannelReply;
+    const events: SseEvent[] = [];
+    for (const [, fields] of entries) {
+      const payload = fields[fields.indexOf('p') + 1];
+      if (payload === undefined) continue;
+      const { event, wellFormed } = decodePayload(payload);
+      if (wellFormed && event.id !== undefined) events.push(event);
+    }
+    result.set(channel, {
+      events,
+      oldestId: oldest === '' ? null : oldest,
+      // 0-0 is what Redis reports when nothing was ever deleted.
+      horizon: historyHorizon(
+        maxDeleted === '' || maxDeleted === '0-0' ? null : maxDeleted,
+        start,
+        Number(now),
+        limits.ttl,
+      ),
+    });
+  });
+  return { channels: result, lastId };
+}
