@@ -75,6 +75,44 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     choices: ['query', 'session'],
   },
   {
+    flags: '--session-secret <secret>',
+    env: 'SSE_SESSION_SECRET',
+    description:
+      "session mode: the web app's express-session secret; repeat it or give a comma list to accept old secrets too",
+    parse: list,
+  },
+  {
+    flags: '--session-cookie <name>',
+    env: 'SSE_SESSION_COOKIE',
+    description: "session mode: name of express-session's cookie",
+    defaultValue: 'connect.sid',
+  },
+  {
+    flags: '--session-prefix <prefix>',
+    env: 'SSE_SESSION_PREFIX',
+    description: 'session mode: Redis key prefix of the sessions (as connect-redis writes them)',
+    defaultValue: 'sess:',
+  },
+  {
+    flags: '--session-user-path <path>',
+    env: 'SSE_SESSION_USER_PATH',
+    description:
+      'session mode: dotted path of the username in the session (default: user.username, username, passport.user)',
+  },
+  {
+    flags: '--session-recheck <seconds>',
+    env: 'SSE_SESSION_RECHECK',
+    description: 'session mode: seconds between re-checks that close the streams of logged-out sessions',
+    defaultValue: 60,
+    parse: positiveInt,
+  },
+  {
+    flags: '--public-channels <list>',
+    env: 'SSE_PUBLIC_CHANNELS',
+    description: 'session mode: channels any logged-in user may add with ?channels= (comma list)',
+    parse: list,
+  },
+  {
     flags: '--publish-token <token>',
     env: 'SSE_PUBLISH_TOKEN',
     description:

@@ -2,10 +2,15 @@
 // `manage.py runsseserver`'s analogue. Exit codes: 0 after a clean SIGINT/
 // SIGTERM, 1 when it cannot start, 2 for bad flags (one line on stderr).
 import { Command, CommanderError } from 'commander';
-import { OptionError } from '../core/errors.js';
+import { RedisBroker } from '../brokers/redis.js';
+import { ChannelNameError, OptionError } from '../core/errors.js';
+import type { Hub } from '../core/hub.js';
+import type { Logger } from '../core/logger.js';
+import { getUserAt } from '../http/resolvers.js';
+import { fromSessionCookie, type SessionCookieResolver } from '../http/session-cookie.js';
 import { addFlags, RUNSERVER_FLAGS } from './flags.js';
 import { consoleLogger } from './logger.js';
-import { createServer } from './server.js';
+import { createServer, type SseServer } from './server.js';
 
 interface RunserverFlags {
   address: string;
@@ -15,6 +20,12 @@ interface RunserverFlags {
   channelPrefix: string;
   channels: 'query' | 'session';
   publishToken?: string;
+  sessionSecret?: string[];
+  sessionCookie: string;
+  sessionPrefix: string;
+  sessionUserPath?: string;
+  sessionRecheck: number;
+  publicChannels?: string[];
   heartbeat: number;
   retry: number;
   maxChannels: number;
@@ -49,11 +60,13 @@ export async function main(argv: string[]): Promise<void> {
   const flags = command.opts<RunserverFlags>();
   const redisUrl = flags.redis ?? process.env.SSE_REDIS_URL;
   const logger = consoleLogger(flags.debug);
-  if (flags.channels === 'session') fail('--channels session is not available in this build', 2);
-
-  let sse;
+  let sse: SseServer | undefined;
+  // Checked before any worker starts, so a bad session flag exits 2 here.
+  // The session store is the redis broker's own client: no second connection.
+  const session = sessionMode(flags, redisUrl, logger, () => sse?.hub);
   try {
     sse = createServer({
+      channels: session,
       path: flags.path,
       publishToken: flags.publishToken,
       logger,
@@ -69,7 +82,7 @@ export async function main(argv: string[]): Promise<void> {
       },
     });
   } catch (err) {
-    if (err instanceof OptionError) fail(err.message, 2);
+    if (err instanceof OptionError || err instanceof ChannelNameError) fail(err.message, 2);
     throw err;
   }
   const address = await sse
@@ -83,6 +96,7 @@ export async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info(`${signal}: ending streams and closing the broker`);
+    session?.close();
     setTimeout(() => {
       logger.warn(`still closing after ${SHUTDOWN_GRACE} ms; exiting anyway`);
       process.exit(0);
@@ -98,6 +112,60 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
+
+/** `--channels session`: the cookie resolver over the redis broker's client, or undefined in query mode. */
+function sessionMode(
+  flags: RunserverFlags,
+  redisUrl: string | undefined,
+  logger: Logger,
+  hub: () => Hub | undefined,
+): SessionCookieResolver | undefined {
+  const sessionOnly = ['sessionSecret', 'sessionUserPath', 'publicChannels'] as const;
+  if (flags.channels !== 'session') {
+    const given = sessionOnly.find((key) => flags[key] !== undefined && process.env[envOf(key)] === undefined);
+    if (given !== undefined) fail(`--${kebab(given)} needs --channels session`, 2);
+    return undefined;
+  }
+  if (!redisUrl) fail('--channels session needs --redis URL: the Redis that connect-redis stores the sessions in', 2);
+  if (!flags.sessionSecret?.length) {
+    fail("--channels session needs --session-secret: the web app's express-session secret", 2);
+  }
+  const path = flags.sessionUserPath;
+  if (path !== undefined && !/^[^.]+(\.[^.]+)*$/.test(path)) {
+    fail(`--session-user-path must be a dotted path such as user.name, got "${path}"`, 2);
+  }
+  try {
+    return createSessionResolver(flags, path, logger, hub);
+  } catch (err) {
+    if (err instanceof OptionError || err instanceof ChannelNameError) fail(err.message, 2);
+    throw err;
+  }
+}
+
+function createSessionResolver(
+  flags: RunserverFlags,
+  path: string | undefined,
+  logger: Logger,
+  hub: () => Hub | undefined,
+): SessionCookieResolver {
+  return fromSessionCookie({
+    secrets: flags.sessionSecret ?? [],
+    cookieName: flags.sessionCookie,
+    prefix: flags.sessionPrefix,
+    getUser: path === undefined ? undefined : getUserAt(path),
+    publicChannels: flags.publicChannels,
+    recheck: flags.sessionRecheck * 1000,
+    logger,
+    store: () => {
+      const broker = hub()?.broker;
+      if (!(broker instanceof RedisBroker)) throw new Error('session mode needs the redis broker');
+      return broker.client;
+    },
+  });
+}
+
+const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const envOf = (key: string): string => `SSE_${kebab(key).replace(/-/g, '_').toUpperCase()}`;
 
 export function fail(message: string, code: number): never {
   process.stderr.write(`sse-runserver: error: ${message}\n`);

@@ -2,11 +2,19 @@
 // fromQuery() for standalone use, fromSession() — the default — for the
 // logged-in user's own channel plus `all`, as django_sse's handler did.
 import type { IncomingMessage } from 'node:http';
-import { isChannelName } from '../core/channel.js';
+import { assertChannelName, isChannelName } from '../core/channel.js';
+import type { Connection } from '../core/connection.js';
 import { HttpError } from '../core/errors.js';
 
 /** Returns the channels a request asks for; may throw HttpError (403/400). */
-export type ChannelResolver = (req: IncomingMessage) => readonly string[] | Promise<readonly string[]>;
+export interface ChannelResolver {
+  (req: IncomingMessage): readonly string[] | Promise<readonly string[]>;
+  /**
+   * Optional: called once the stream of `req` is open. A resolver that must
+   * end streams later (the session cookie re-check, issue 4) keeps it here.
+   */
+  attached?(req: IncomingMessage, connection: Connection): void;
+}
 
 /** The `req.session` express-session adds; sse-hub only reads it. */
 export type SessionData = Record<string, unknown>;
@@ -37,21 +45,82 @@ export function fromQuery(options: FromQueryOptions = {}): ChannelResolver {
   };
 }
 
-export interface FromSessionOptions {
+/** Decides one extra channel a logged-in user asked for in the query; true adds it. */
+export type AuthorizeExtra = (req: IncomingMessage, channel: string, user: string) => boolean | Promise<boolean>;
+
+/** What a session stream may carry beyond `[username, 'all']` (see docs/README-session.md). */
+export interface SessionChannelOptions {
+  /** Query parameter naming extra channels, comma-separated. Defaults to `channels`. */
+  param?: string;
+  /** Channels any logged-in user may add by naming them in the query. Defaults to none. */
+  publicChannels?: readonly string[];
+  /**
+   * Asked for every queried channel that is neither the user's own, `all`, nor
+   * in publicChannels; true adds it, false refuses the request with 403.
+   * Defaults to refusing every such channel.
+   */
+  authorize?: AuthorizeExtra;
+}
+
+export interface FromSessionOptions extends SessionChannelOptions {
   /** Finds the username. Defaults to session.user.username, session.username, then session.passport.user. */
   getUser?: GetUser;
 }
 
 /**
- * Subscribes the session's user to `[username, 'all']`; the query string
- * cannot add channels. Throws 403 (code SSE_ERR_ANONYMOUS) without a user.
+ * Subscribes the session's user to `[username, 'all']`. The query string can
+ * only add public channels (publicChannels / authorize); anything else it
+ * names is refused with 403. Throws 403 (code SSE_ERR_ANONYMOUS) without a user.
  */
 export function fromSession(options: FromSessionOptions = {}): ChannelResolver {
   const getUser = options.getUser ?? defaultGetUser;
+  const extras = sessionChannelRule(options);
   return async (req) => {
     const session = (req as IncomingMessage & { session?: unknown }).session;
     const user = isRecord(session) ? await getUser(session, req) : undefined;
-    return channelsForUser(user);
+    return extras(req, channelsForUser(user));
+  };
+}
+
+/**
+ * The rule for the query in session mode (issue 4): the result is always the
+ * user's own channels, plus each queried channel that is public or that
+ * `authorize` accepts. A queried channel that is none of these refuses the
+ * whole request (403), so a page never silently gets less than it asked for
+ * and the query can never widen what the session allows. Shared by
+ * fromSession() and the CLI's cookie-based session mode.
+ */
+export function sessionChannelRule(
+  options: SessionChannelOptions = {},
+): (req: IncomingMessage, own: readonly string[]) => Promise<string[]> {
+  const param = options.param ?? 'channels';
+  const publicChannels = new Set((options.publicChannels ?? []).map((c) => assertChannelName(c, 'public channel')));
+  const { authorize } = options;
+  return async (req, own) => {
+    const result = [...own];
+    const seen = new Set(own); // a Set: the query may name thousands of channels
+    const user = own[0] as string;
+    for (const raw of queryOf(req).getAll(param)) {
+      for (const part of raw.split(',')) {
+        const channel = part.trim();
+        if (channel === '' || seen.has(channel)) continue;
+        assertChannelName(channel); // 400 for a name that is not a channel at all
+        if (
+          publicChannels.has(channel) ||
+          (authorize !== undefined && (await authorize(req, channel, user)) === true)
+        ) {
+          result.push(channel);
+          seen.add(channel);
+          continue;
+        }
+        throw new HttpError(
+          403,
+          `not allowed to listen on channel "${channel}": a session stream carries the user's own channel and "${BROADCAST_CHANNEL}", plus public channels only`,
+          'SSE_ERR_FORBIDDEN',
+        );
+      }
+    }
+    return result;
   };
 }
 

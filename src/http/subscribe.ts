@@ -58,7 +58,8 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
         sendJsonError(res, 405, 'use GET to open an event stream', { Allow: 'GET, HEAD' });
         return;
       }
-      hub.attach(req, res, channels, { lastEventId: lastEventIdOf(req) });
+      const connection = hub.attach(req, res, channels, { lastEventId: lastEventIdOf(req) });
+      if (connection.open) resolve.attached?.(req, connection);
     } catch (err) {
       sendError(res, err, hub.options.logger);
     }

@@ -1,0 +1,261 @@
+// Issue 4, points 1–4: `sse-runserver --channels session` reads the cookie a
+// real Express app (express-session + connect-redis 9) set, verifies it with
+// the rotation list, loads the session read-only from the same Redis, and
+// ends the streams of users who log out. Real redis-server, real processes.
+import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import express from 'express';
+import session from 'express-session';
+import { RedisStore } from 'connect-redis';
+import { createClient } from 'redis';
+import { sign } from 'cookie-signature';
+import { RedisServer } from '../helpers/redis-server';
+import { describeWithTools } from '../helpers/require-tool';
+import { startRunserver, type RunningServer } from '../helpers/run-cli';
+import { SseReader } from '../helpers/sse-reader';
+import { waitFor } from '../helpers/wait-for';
+
+const APP_SECRET = 'new-secret';
+const OLD_SECRET = 'old-secret';
+const DAY_MS = 24 * 3600 * 1000;
+
+describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
+  let redis: RedisServer;
+  let client: ReturnType<typeof createClient>;
+  let app: { url: string; server: http.Server };
+  let sse: RunningServer;
+  let customPath: RunningServer;
+  const readers: SseReader[] = [];
+
+  /** The web app: express-session + connect-redis, as a user's app would be. */
+  async function startApp(): Promise<{ url: string; server: http.Server }> {
+    const web = express();
+    web.use(
+      session({
+        store: new RedisStore({ client }),
+        secret: [APP_SECRET, OLD_SECRET],
+        resave: false,
+        saveUninitialized: false,
+        cookie: { maxAge: DAY_MS },
+      }),
+    );
+    web.post('/login/:user', (req, res) => {
+      (req.session as unknown as Record<string, unknown>).user = { username: req.params.user };
+      res.json({ ok: true });
+    });
+    web.post('/login-as/:field/:user', (req, res) => {
+      const s = req.session as unknown as Record<string, unknown>;
+      if (req.params.field === 'profile') s.profile = { login: req.params.user };
+      else if (req.params.field === 'passport') s.passport = { user: req.params.user };
+      else s.username = req.params.user;
+      res.json({ ok: true });
+    });
+    web.post('/visit', (req, res) => {
+      (req.session as unknown as Record<string, unknown>).visits = 1; // a session without a user
+      res.json({ ok: true });
+    });
+    web.post('/logout', (req, res, next) => req.session.destroy((err) => (err ? next(err) : res.json({ ok: true }))));
+    const server = web.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  }
+
+  /** POSTs to the app and returns the `name=value` of the cookie it set. */
+  async function appCookie(path: string, cookie?: string): Promise<string> {
+    const res = await fetch(app.url + path, { method: 'POST', headers: cookie ? { cookie } : {} });
+    expect(res.status).toBe(200);
+    const setCookie = res.headers.get('set-cookie');
+    if (setCookie === null) return cookie as string;
+    return setCookie.split(';')[0] as string;
+  }
+
+  const sidOf = (cookie: string): string => {
+    const value = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1));
+    return value.slice(2, value.lastIndexOf('.'));
+  };
+
+  async function open(server: RunningServer, query = '', cookie?: string): Promise<SseReader> {
+    const reader = await SseReader.open(`${server.url}/${query}`, cookie ? { cookie } : {});
+    readers.push(reader);
+    return reader;
+  }
+
+  async function expectRefused(reader: SseReader, status: number, pattern: RegExp): Promise<void> {
+    expect(reader.status).toBe(status);
+    expect(reader.headers['content-type']).toMatch(/^application\/json/);
+    await reader.waitForEnd();
+    expect(JSON.parse(reader.body)).toEqual({ error: expect.stringMatching(pattern) });
+  }
+
+  /**
+   * Publishes `[event, "<tag>:<channel>"]` on each channel in order, once the
+   * SSE processes listen on every channel that has a listening stream. Redis
+   * delivers one connection's messages in order, so a frame that should not
+   * arrive (published first) would show up before the ones that do.
+   */
+  async function publishInOrder(channels: string[], listened: string[], tag: string): Promise<void> {
+    for (const channel of listened) {
+      await waitFor(async () => (await redis.numsub(channel)) > 0, { what: `a subscriber on ${channel}` });
+    }
+    for (const channel of channels) await redis.publish(channel, JSON.stringify(['message', `${tag}:${channel}`]));
+  }
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    client = createClient({ url: redis.url, socket: { reconnectStrategy: false } });
+    client.on('error', () => undefined);
+    await client.connect();
+    app = await startApp();
+    sse = await startRunserver([
+      '--channels',
+      'session',
+      '--redis',
+      redis.url,
+      '--session-secret',
+      'unrelated',
+      '--session-secret',
+      `${OLD_SECRET},${APP_SECRET}`,
+      '--session-recheck',
+      '1',
+      '--public-channels',
+      'news,weather',
+    ]);
+    customPath = await startRunserver([
+      '--channels',
+      'session',
+      '--redis',
+      redis.url,
+      '--session-secret',
+      APP_SECRET,
+      '--session-user-path',
+      'profile.login',
+    ]);
+  });
+
+  afterEach(() => {
+    for (const reader of readers.splice(0)) reader.close();
+  });
+
+  afterAll(async () => {
+    await Promise.all([sse?.stop(), customPath?.stop()]);
+    await new Promise((resolve) => app?.server.close(resolve));
+    await client?.close();
+    await redis?.stop();
+  });
+
+  test("1. the app's login cookie subscribes the user to [username, 'all'], read-only", async () => {
+    const bob = await appCookie('/login/bob');
+    const key = `sess:${sidOf(bob)}`;
+    const before = { value: await client.get(key), pttl: await client.pTTL(key) };
+    expect(before.value).toContain('"username":"bob"');
+
+    const reader = await open(sse, '', bob);
+    expect(reader.status).toBe(200);
+    await publishInOrder(['admin', 'bob', 'all'], ['bob', 'all'], 'one');
+    const events = await reader.waitForEvents(2);
+    expect(events.map((e) => e.data)).toEqual(['one:bob', 'one:all']);
+
+    // Neither re-saved nor touched: same bytes, and the TTL only ran down.
+    expect(await client.get(key)).toBe(before.value);
+    expect(await client.pTTL(key)).toBeLessThanOrEqual(before.pttl);
+    expect(await client.pTTL(key)).toBeGreaterThan(0);
+  });
+
+  test('1. the default getUser also finds session.username and session.passport.user', async () => {
+    for (const [field, user] of [
+      ['username', 'carol'],
+      ['passport', 'dave'],
+    ] as const) {
+      const cookie = await appCookie(`/login-as/${field}/${user}`);
+      const reader = await open(sse, '', cookie);
+      expect(reader.status).toBe(200);
+      await publishInOrder([user], [user], 'getuser');
+      expect((await reader.waitForEvents(1))[0]?.data).toBe(`getuser:${user}`);
+    }
+  });
+
+  test('1. --session-user-path a.b overrides where the user is found', async () => {
+    const erin = await appCookie('/login-as/profile/erin');
+    const reader = await open(customPath, '', erin);
+    expect(reader.status).toBe(200);
+    await publishInOrder(['erin'], ['erin'], 'path');
+    expect((await reader.waitForEvents(1))[0]?.data).toBe('path:erin');
+
+    // The default places are not looked at once the path is given.
+    const frank = await appCookie('/login/frank');
+    await expectRefused(await open(customPath, '', frank), 403, /not logged in/);
+  });
+
+  test('2. 403 JSON: no cookie, bad signature, unsigned, missing or expired session, no user', async () => {
+    await expectRefused(await open(sse), 403, /no session cookie "connect\.sid"/);
+    await expectRefused(await open(sse, '', 'other=1'), 403, /no session cookie/);
+
+    const bob = await appCookie('/login/bob');
+    const tampered = bob.replace(/.(;|$)/, (c) => (c[0] === 'A' ? 'B' : 'A'));
+    await expectRefused(await open(sse, '', tampered), 403, /bad signature/);
+    const foreign = `connect.sid=${encodeURIComponent(`s:${sign(sidOf(bob), 'someone-else')}`)}`;
+    await expectRefused(await open(sse, '', foreign), 403, /bad signature/);
+    await expectRefused(await open(sse, '', `connect.sid=${sidOf(bob)}`), 403, /bad signature/);
+
+    const missing = `connect.sid=${encodeURIComponent(`s:${sign('no-such-session', APP_SECRET)}`)}`;
+    await expectRefused(await open(sse, '', missing), 403, /expired or was logged out/);
+
+    // An expired session still in the store (e.g. a store without TTLs).
+    await client.set(
+      'sess:stale',
+      JSON.stringify({ cookie: { expires: new Date(Date.now() - 1000).toISOString() }, user: { username: 'bob' } }),
+    );
+    const stale = `connect.sid=${encodeURIComponent(`s:${sign('stale', APP_SECRET)}`)}`;
+    await expectRefused(await open(sse, '', stale), 403, /expired or was logged out/);
+
+    const visitor = await appCookie('/visit');
+    await expectRefused(await open(sse, '', visitor), 403, /not logged in/);
+  });
+
+  test('2. secret rotation: a cookie signed with any listed secret (repeated flag or comma list) is accepted', async () => {
+    const bob = await appCookie('/login/bob'); // signed with the app's current secret
+    const oldSigned = `connect.sid=${encodeURIComponent(`s:${sign(sidOf(bob), OLD_SECRET)}`)}`;
+    for (const cookie of [bob, oldSigned]) {
+      const reader = await open(sse, '', cookie);
+      expect(reader.status).toBe(200);
+    }
+    // The other server was given only the app's current secret.
+    await expectRefused(await open(customPath, '', oldSigned), 403, /bad signature/);
+  });
+
+  test('3. the query cannot widen the session: other users’ channels are refused, public ones added', async () => {
+    const bob = await appCookie('/login/bob');
+    await expectRefused(await open(sse, '?channels=admin', bob), 403, /not allowed to listen on channel "admin"/);
+    await expectRefused(await open(sse, '?channels=news,admin', bob), 403, /channel "admin"/);
+    await expectRefused(await open(sse, '?channels=bad%20name', bob), 400, /not a valid channel name/);
+
+    const own = await open(sse, '?channels=bob,all', bob);
+    const withNews = await open(sse, '?channels=news', bob);
+    expect([own.status, withNews.status]).toEqual([200, 200]);
+    await publishInOrder(['admin', 'news', 'bob'], ['news', 'bob'], 'q');
+    expect((await withNews.waitForEvents(2)).map((e) => e.data)).toEqual(['q:news', 'q:bob']);
+    expect((await own.waitForEvents(1)).map((e) => e.data)).toEqual(['q:bob']);
+    expect(own.raw).not.toContain('q:admin');
+    expect(own.raw).not.toContain('q:news');
+  });
+
+  test('4. logging out ends the open stream within --session-recheck and the next connection is 403', async () => {
+    const bob = await appCookie('/login/bob');
+    const admin = await appCookie('/login/admin');
+    const bobStream = await open(sse, '', bob);
+    const adminStream = await open(sse, '', admin);
+    expect([bobStream.status, adminStream.status]).toEqual([200, 200]);
+
+    await appCookie('/logout', bob);
+    const loggedOut = Date.now();
+    await bobStream.waitForEnd(5000);
+    // --session-recheck 1: one timer tick plus one MGET (the issue's bound, with slack for a busy CI machine).
+    expect(Date.now() - loggedOut).toBeLessThan(1000 + 1500);
+    await expectRefused(await open(sse, '', bob), 403, /expired or was logged out/);
+
+    // Other users' streams are untouched by the re-check.
+    await publishInOrder(['admin'], ['admin'], 'still');
+    expect((await adminStream.waitForEvents(1))[0]?.data).toBe('still:admin');
+    expect(adminStream.ended).toBe(false);
+  });
+});
