@@ -1,0 +1,383 @@
+#!/usr/bin/env node
+// `npm run bench`: sse-hub against a bare-Node baseline and better-sse, in the
+// same run, driven by one C load client (bench/loadgen.c) through a private
+// redis-server. Every figure that matters is a ratio to the baseline measured
+// minutes apart on the same machine, so a noisy machine moves both sides.
+//
+//   node bench/run.mjs [--smoke] [--scenarios a,b] [--servers a,b] [--repeat N] [--no-build]
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const args = parseArgs(process.argv.slice(2));
+const smoke = args.smoke === true;
+// Its own build and binaries: the repo's dist/ is rebuilt by every test run.
+const out = join(here, 'out', smoke ? 'smoke' : 'full');
+const hubBin = join(out, 'dist', 'cjs', 'bin', 'sse-runserver.js');
+
+// Scenario sizes. Rates are chosen so the baseline stays well under one core,
+// i.e. CPU per event is measured below saturation; `max` is a closed loop.
+const FULL = { warmup: 1000, duration: 4000, settle: 1500 };
+const SMOKE = { warmup: 300, duration: 1000, settle: 300 };
+const timing = smoke ? SMOKE : FULL;
+const k = (n) => (smoke ? Math.min(n, 200) : n);
+const SCENARIOS = [
+  { name: 'broadcast-1k', what: 'one channel, 50 events/s', mode: 'broadcast', conns: k(1000), rate: 50 },
+  { name: 'broadcast-10k', what: 'one channel, 5 events/s', mode: 'broadcast', conns: k(10000), rate: 5 },
+  { name: 'unicast-10k', what: 'per-user channels, 5000 events/s', mode: 'unicast', conns: k(10000), rate: 5000 },
+  { name: 'idle-10k', what: 'memory of idle streams', mode: 'idle', conns: k(10000) },
+  { name: 'max-1k', what: 'one channel, as fast as it goes', mode: 'max', conns: k(1000), window: 8 },
+  {
+    name: 'workers-max-1k',
+    what: 'sse-hub --workers 1 vs 2, as fast as it goes',
+    mode: 'max',
+    conns: k(1000),
+    window: 8,
+    servers: ['sse-hub', 'sse-hub-2w'],
+    baseline: 'sse-hub',
+  },
+];
+const SERVERS = {
+  baseline: { script: join(here, 'servers', 'baseline.mjs') },
+  'sse-hub': { script: hubBin, hub: true, workers: 1 },
+  'sse-hub-2w': { script: hubBin, hub: true, workers: 2 },
+  'better-sse': { script: join(here, 'servers', 'better-sse.mjs') },
+};
+const DEFAULT_SERVERS = ['baseline', 'sse-hub', 'better-sse'];
+
+const COLUMNS = [
+  ['events/s', (f) => f.eventsPerSecond, 0],
+  ['CPU µs/event', (f) => f.cpuUsPerEvent, 2],
+  ['p50 ms', (f) => f.p50Ms, 2],
+  ['p99 ms', (f) => f.p99Ms, 2],
+  ['RSS KiB/conn', (f) => f.rssPerConn / 1024, 2],
+];
+
+const wantedScenarios = args.scenarios ? String(args.scenarios).split(',') : SCENARIOS.map((s) => s.name);
+const wantedServers = args.servers ? String(args.servers).split(',') : null;
+const repeat = Number(args.repeat ?? 1);
+
+mkdirSync(out, { recursive: true });
+if (args['no-build'] !== true) await buildHub();
+const loadgen = join(out, 'loadgen');
+execFileSync('gcc', ['-O2', '-o', loadgen, join(here, 'loadgen.c')], { stdio: 'inherit' });
+
+const redis = await startRedis();
+const started = new Date();
+const load = os.loadavg();
+const results = [];
+try {
+  for (const scenario of SCENARIOS.filter((s) => wantedScenarios.includes(s.name))) {
+    const servers = (scenario.servers ?? DEFAULT_SERVERS).filter((s) => !wantedServers || wantedServers.includes(s));
+    const runs = Object.fromEntries(servers.map((s) => [s, []]));
+    for (let i = 0; i < repeat; i++) {
+      // Alternate the order between repeats so drift does not favour one side.
+      const order = i % 2 === 0 ? servers : [...servers].reverse();
+      for (const server of order) runs[server].push(await runOne(scenario, server));
+    }
+    const row = { scenario, figures: Object.fromEntries(servers.map((s) => [s, median(runs[s])])) };
+    results.push(row);
+    printScenario(row);
+  }
+} finally {
+  redis.kill('SIGKILL');
+}
+printTargets(results);
+const record = {
+  date: started.toISOString(),
+  machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.type()} ${os.release()}`,
+  loadAverageAtStart: load.map((l) => l.toFixed(2)).join(' '),
+  loadAverageAtEnd: os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' '),
+  smoke,
+  repeat,
+  results: results.map((r) => ({ scenario: r.scenario.name, figures: r.figures })),
+};
+writeFileSync(join(out, smoke ? 'smoke.json' : 'last.json'), `${JSON.stringify(record, null, 2)}\n`);
+console.log(`\nmachine: ${record.machine}; load average ${record.loadAverageAtStart} → ${record.loadAverageAtEnd}`);
+
+// ---------------------------------------------------------------------------
+
+async function runOne(scenario, name) {
+  const spec = SERVERS[name];
+  const serverArgs = spec.hub
+    ? [spec.script, '--port', '0', '--redis', redis.url, '--workers', String(spec.workers)]
+    : [spec.script];
+  const server = await startServer(serverArgs);
+  try {
+    const loadArgs = [
+      '--port',
+      String(server.port),
+      '--redis-port',
+      String(redis.port),
+      '--conns',
+      String(scenario.conns),
+      '--mode',
+      scenario.mode,
+      '--rate',
+      String(scenario.rate ?? 0),
+      '--window',
+      String(scenario.window ?? 8),
+      '--warmup',
+      String(timing.warmup),
+      '--duration',
+      String(timing.duration),
+      '--settle',
+      String(timing.settle),
+      '--pids',
+      server.pids().join(','),
+    ];
+    const line = await runLoadgen(loadArgs);
+    const figures = JSON.parse(line);
+    figures.pids = server.pids().length;
+    return figures;
+  } finally {
+    await server.stop();
+  }
+}
+
+function runLoadgen(loadArgs) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(loadgen, loadArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c) => (stdout += c));
+    proc.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 180_000);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      if (stderr) process.stderr.write(stderr);
+      if (code !== 0) reject(new Error(`loadgen exited with ${code}: ${stderr}`));
+      else resolve(stdout.trim().split('\n').pop());
+    });
+  });
+}
+
+async function startServer(serverArgs) {
+  // 10k sockets need more than the usual 1024 descriptors.
+  const proc = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'sh', process.execPath, ...serverArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BENCH_REDIS_URL: redis.url, REDIS_URL: '', SSE_REDIS_URL: '' },
+  });
+  let output = '';
+  proc.stdout.on('data', (c) => (output += c));
+  proc.stderr.on('data', (c) => (output += c));
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  const port = await new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => reject(new Error(`server did not listen:\n${output}`)), 15_000);
+    const check = () => {
+      const match = /listening on http:\/\/[\d.]+:(\d+)/.exec(output);
+      if (match) {
+        clearTimeout(deadline);
+        resolve(Number(match[1]));
+      } else if (proc.exitCode !== null) {
+        clearTimeout(deadline);
+        reject(new Error(`server exited:\n${output}`));
+      } else setTimeout(check, 20);
+    };
+    check();
+  });
+  // A moment for the process to settle after start-up before its RSS is read.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return {
+    port,
+    pids: () => [proc.pid, ...childrenOf(proc.pid)],
+    async stop() {
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 8000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** sse-hub's sources → out/dist/cjs with esbuild, as scripts/build.mjs does (without types). */
+async function buildHub() {
+  const { build } = await import('esbuild');
+  const src = join(root, 'src');
+  const listTs = (dir) =>
+    readdirSync(dir).flatMap((name) => {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) return listTs(path);
+      return name.endsWith('.ts') && !name.endsWith('.d.ts') ? [path] : [];
+    });
+  rmSync(join(out, 'dist'), { recursive: true, force: true });
+  await build({
+    entryPoints: listTs(src),
+    outbase: src,
+    outdir: join(out, 'dist', 'cjs'),
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    logLevel: 'warning',
+  });
+  writeFileSync(join(out, 'dist', 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
+}
+
+function childrenOf(pid) {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return kids.map(Number).flatMap((kid) => [kid, ...childrenOf(kid)]);
+  } catch {
+    return [];
+  }
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const proc = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--loglevel',
+      'warning',
+      // A subscriber that falls behind must not be cut off mid-measure.
+      '--client-output-buffer-limit',
+      'pubsub 0 0 0',
+    ],
+    { stdio: 'ignore' },
+  );
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (await ping(port)) break;
+    if (Date.now() > deadline) throw new Error('redis-server did not start');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { port, url: `redis://127.0.0.1:${port}`, kill: (signal) => proc.kill(signal) };
+}
+
+function ping(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => {
+      socket.destroy();
+      resolve(String(d).startsWith('+PONG'));
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+function median(runs) {
+  if (runs.length === 1) return runs[0];
+  const keys = Object.keys(runs[0]);
+  return Object.fromEntries(
+    keys.map((key) => {
+      const sorted = runs.map((r) => r[key]).sort((a, b) => a - b);
+      return [key, sorted[Math.floor(sorted.length / 2)]];
+    }),
+  );
+}
+
+// --- output -------------------------------------------------------------------
+
+function printScenario({ scenario, figures }) {
+  const base = scenario.baseline ?? 'baseline';
+  const idle = scenario.mode === 'idle';
+  const columns = idle ? COLUMNS.slice(4) : COLUMNS;
+  const rows = [['server', ...columns.map(([title]) => title)]];
+  for (const [name, f] of Object.entries(figures)) {
+    rows.push([name, ...columns.map(([, get, digits]) => fmt(get(f), digits))]);
+  }
+  for (const name of Object.keys(figures)) {
+    if (name === base || figures[base] === undefined) continue;
+    rows.push([
+      `${name} / ${base}`,
+      ...columns.map(([, get]) => `×${fmt(ratio(get(figures[name]), get(figures[base])), 2)}`),
+    ]);
+  }
+  const conns = Object.values(figures)[0]?.conns ?? scenario.conns;
+  console.log(`\n## ${scenario.name} — ${conns} connections, ${scenario.what}`);
+  printTable(rows);
+}
+
+function printTable(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  const line = (r) =>
+    `| ${r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(' | ')} |`;
+  console.log(line(rows[0]));
+  console.log(`|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
+  for (const r of rows.slice(1)) console.log(line(r));
+}
+
+function printTargets(rows) {
+  const get = (scenario, server, key) => rows.find((r) => r.scenario.name === scenario)?.figures[server]?.[key];
+  const hubVsBase = (scenario, key) => ratio(get(scenario, 'sse-hub', key), get(scenario, 'baseline', key));
+  const targets = [
+    ['CPU per event, broadcast-1k', hubVsBase('broadcast-1k', 'cpuUsPerEvent'), '≤', 1.1],
+    ['CPU per event, broadcast-10k', hubVsBase('broadcast-10k', 'cpuUsPerEvent'), '≤', 1.1],
+    ['CPU per event, unicast-10k', hubVsBase('unicast-10k', 'cpuUsPerEvent'), '≤', 1.1],
+    ['RSS per idle connection, idle-10k', hubVsBase('idle-10k', 'rssPerConn'), '≤', 1.25],
+    ['max throughput, max-1k', hubVsBase('max-1k', 'eventsPerSecond'), '≥', 0.9],
+    ['p99 latency, broadcast-10k', hubVsBase('broadcast-10k', 'p99Ms'), '≤', 1.2],
+    [
+      'workers 2 / 1, max-1k events/s',
+      ratio(
+        get('workers-max-1k', 'sse-hub-2w', 'eventsPerSecond'),
+        get('workers-max-1k', 'sse-hub', 'eventsPerSecond'),
+      ),
+      '',
+      undefined,
+    ],
+  ].filter(([, value]) => value !== undefined);
+  if (targets.length === 0) return;
+  console.log('\n## sse-hub against the targets (ratios to bare Node, same run)');
+  printTable([
+    ['figure', 'ratio', 'target', 'met'],
+    ...targets.map(([what, value, op, limit]) => [
+      what,
+      `×${fmt(value, 2)}`,
+      limit === undefined ? '—' : `${op} ×${limit}`,
+      limit === undefined ? '—' : (op === '≤' ? value <= limit : value >= limit) ? 'yes' : 'NO',
+    ]),
+  ]);
+}
+
+function ratio(a, b) {
+  if (a === undefined || b === undefined) return undefined;
+  return b === 0 ? NaN : a / b;
+}
+
+function fmt(value, digits) {
+  if (value === undefined) return '—';
+  if (!Number.isFinite(value)) return 'n/a';
+  return value.toFixed(digits);
+}
+
+function parseArgs(argv) {
+  const parsed = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new Error(`bench: unexpected argument ${arg}`);
+    const [key, inline] = arg.slice(2).split('=', 2);
+    if (inline !== undefined) parsed[key] = inline;
+    else if (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) parsed[key] = argv[++i];
+    else parsed[key] = true;
+  }
+  return parsed;
+}
