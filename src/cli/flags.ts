@@ -152,6 +152,19 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     description: 'events kept per channel for Last-Event-ID replay (default: off)',
     parse: positiveInt,
   },
+  {
+    flags: '--workers <n>',
+    env: 'SSE_WORKERS',
+    description:
+      'processes sharing the port (node:cluster), each with its own broker subscriptions (default: one per core with --redis, 1 with the in-memory broker, which allows no more)',
+    parse: positiveInt,
+  },
+  {
+    flags: '--metrics',
+    env: 'SSE_METRICS',
+    description: 'serve Prometheus metrics at GET /metrics (summed over all workers)',
+    defaultValue: false,
+  },
   { flags: '--debug', env: 'SSE_DEBUG', description: 'log every connection and event', defaultValue: false },
 ];
 

@@ -8,6 +8,7 @@ import type { Hub } from '../core/hub.js';
 import type { Logger } from '../core/logger.js';
 import { getUserAt } from '../http/resolvers.js';
 import { fromSessionCookie, type SessionCookieResolver } from '../http/session-cookie.js';
+import { clusterMetricsSource, isWorker, reportListening, resolveWorkers, runPrimary } from './cluster.js';
 import { addFlags, RUNSERVER_FLAGS } from './flags.js';
 import { consoleLogger } from './logger.js';
 import { createServer, type SseServer } from './server.js';
@@ -31,6 +32,8 @@ interface RunserverFlags {
   maxChannels: number;
   maxBufferedBytes: number;
   history?: number;
+  workers?: number;
+  metrics: boolean;
   debug: boolean;
 }
 
@@ -64,12 +67,16 @@ export async function main(argv: string[]): Promise<void> {
   // Checked before any worker starts, so a bad session flag exits 2 here.
   // The session store is the redis broker's own client: no second connection.
   const session = sessionMode(flags, redisUrl, logger, () => sse?.hub);
+  const workers = resolveWorkers(flags.workers, Boolean(redisUrl));
+  if (typeof workers === 'string') fail(workers, 2);
+  if (workers > 1 && !isWorker()) return runPrimary(workers, logger, fail);
   try {
     sse = createServer({
       channels: session,
       path: flags.path,
       publishToken: flags.publishToken,
       logger,
+      metrics: flags.metrics && (isWorker() ? clusterMetricsSource : true),
       hubOptions: {
         broker: redisUrl ? 'redis' : 'memory',
         redisUrl,
@@ -89,7 +96,9 @@ export async function main(argv: string[]): Promise<void> {
     .listen(flags.port, flags.address)
     .catch((err: Error) => fail(`cannot listen: ${err.message}`, 1));
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  logger.info(`listening on http://${host}:${address.port}${flags.path} (broker: ${sse.hub.broker.name})`);
+  const url = `http://${host}:${address.port}${flags.path}`;
+  if (isWorker()) reportListening(url, sse.hub.broker.name);
+  else logger.info(`listening on ${url} (broker: ${sse.hub.broker.name})`);
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -3,12 +3,14 @@
 // it, so what the tests see is what users run.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 import type { Hub } from '../core/hub.js';
 import type { HubOptions } from '../core/options.js';
 import type { Logger } from '../core/logger.js';
 import { createHub } from '../create-hub.js';
 import { clientScripts } from '../express/client-scripts.js';
 import { createHealthHandler } from '../http/health.js';
+import { createMetricsHandler, createMetricsRegistry, type MetricsSource } from '../http/metrics.js';
 import { createPublishHandler } from '../http/publish.js';
 import { fromQuery, type ChannelResolver } from '../http/resolvers.js';
 import { sendError, sendJsonError } from '../http/respond.js';
@@ -27,6 +29,12 @@ export interface ServerOptions {
   channels?: ChannelResolver;
   /** Bearer token for POST /publish; without it, loopback only. */
   publishToken?: string;
+  /**
+   * Serve Prometheus metrics at GET /metrics: `true` for this process's
+   * figures, or a function turning this process's registry into the source
+   * to serve (sse-runserver's workers serve the cluster's sum). Defaults to off.
+   */
+  metrics?: boolean | ((registry: Registry) => MetricsSource);
   logger?: Logger;
 }
 
@@ -47,6 +55,7 @@ export function createServer(options: ServerOptions = {}): SseServer {
   const publish = createPublishHandler({ hub, token: options.publishToken });
   const health = createHealthHandler(hub);
   const scripts = clientScripts();
+  const metrics = options.metrics ? metricsHandler(hub, options.metrics) : undefined;
 
   const server = http.createServer((req, res) => {
     const pathname = (req.url ?? '/').split('?', 1)[0] as string;
@@ -54,6 +63,7 @@ export function createServer(options: ServerOptions = {}): SseServer {
       if (pathname === ssePath || (ssePath !== '/' && pathname === ssePath.slice(0, -1))) return subscribe(req, res);
       if (pathname === '/healthz') return health(req, res);
       if (pathname === '/publish') return publish(req, res);
+      if (pathname === '/metrics' && metrics !== undefined) return metrics(req, res);
       if (pathname.startsWith(STATIC_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
         req.url = (req.url ?? '').slice(STATIC_PREFIX.length - 1);
         return scripts(req, res, () => sendJsonError(res, 404, `no such file: ${pathname}`));
@@ -92,6 +102,11 @@ export function createServer(options: ServerOptions = {}): SseServer {
       return closing;
     },
   };
+}
+
+function metricsHandler(hub: Hub, option: true | ((registry: Registry) => MetricsSource)) {
+  const registry = createMetricsRegistry(hub);
+  return createMetricsHandler(option === true ? registry : option(registry));
 }
 
 function normalizePath(path: string): string {
