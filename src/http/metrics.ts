@@ -1,0 +1,92 @@
+// GET /metrics: the hub's counters in the Prometheus text format (prom-client).
+// Invariant: nothing here runs per event — every metric is read from
+// hub.stats() and the broker's counters in a collect() callback at scrape
+// time, so the fan-out loop never calls prom-client (issue 6).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Hub } from '../core/hub.js';
+import { sendJsonError } from './respond.js';
+
+/** The optional counters a broker may keep (RedisBroker has both). */
+interface BrokerCounters {
+  badPayloads?: number;
+  reconnects?: number;
+}
+
+/** A registry with one metric per hub/broker counter, each read when scraped. */
+export function createMetricsRegistry(hub: Hub): Registry {
+  const registry = new Registry();
+  const brokerCounters = (): BrokerCounters => (hub.broker as { counters?: BrokerCounters }).counters ?? {};
+
+  // `aggregator` says how prom-client's AggregatorRegistry merges the workers'
+  // values (sse-runserver --workers): sums, except health, which is the worst.
+  const gauge = (name: string, help: string, read: () => number, aggregator: 'sum' | 'min' = 'sum'): void => {
+    new Gauge({
+      name,
+      help,
+      aggregator,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  };
+  const counter = (name: string, help: string, read: () => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        // The source of truth is the hub's own counter; mirror it.
+        this.reset();
+        this.inc(read());
+      },
+    });
+  };
+
+  gauge('sse_hub_connections', 'Open SSE connections.', () => hub.stats().connections);
+  gauge('sse_hub_channels', 'Channels with at least one local listener (broker subscriptions).', () => {
+    return hub.stats().channels;
+  });
+  gauge(
+    'sse_hub_broker_up',
+    '1 while the broker subscription is up (in every worker), else 0.',
+    () => (hub.isHealthy() ? 1 : 0),
+    'min',
+  );
+  gauge('sse_hub_processes', 'Processes (cluster workers) reporting these figures.', () => 1);
+  counter('sse_hub_events_received_total', 'Events received from the broker.', () => hub.stats().eventsReceived);
+  counter('sse_hub_frames_written_total', 'Frames written to connections (one event to N listeners counts N).', () => {
+    return hub.stats().framesWritten;
+  });
+  counter('sse_hub_slow_clients_closed_total', 'Connections closed for holding more than maxBufferedBytes.', () => {
+    return hub.stats().slowClientsClosed;
+  });
+  counter('sse_hub_bad_payloads_total', 'Broker payloads that were not django_sse arrays, delivered raw.', () => {
+    return brokerCounters().badPayloads ?? 0;
+  });
+  counter('sse_hub_broker_reconnects_total', 'Times the broker subscription came back after a loss.', () => {
+    return brokerCounters().reconnects ?? 0;
+  });
+  return registry;
+}
+
+/** Where the handler gets its text: this process's registry, or the cluster's aggregate. */
+export interface MetricsSource {
+  contentType: string;
+  metrics(): Promise<string>;
+}
+
+export function createMetricsHandler(
+  source: MetricsSource,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendJsonError(res, 405, `use GET to read the metrics, not ${req.method}`, { Allow: 'GET, HEAD' });
+      return;
+    }
+    const text = await source.metrics();
+    res.writeHead(200, { 'Content-Type': source.contentType, 'Cache-Control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : text);
+  };
+}
