@@ -165,6 +165,12 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     description: 'serve Prometheus metrics at GET /metrics (summed over all workers)',
     defaultValue: false,
   },
+  {
+    flags: '--doctor <url>',
+    env: 'SSE_DOCTOR',
+    description:
+      "don't serve: check the stream through its public URL (the probe at <its path>_probe), print one line, exit 0 when clean, 1 when a proxy buffers or compresses it",
+  },
   { flags: '--debug', env: 'SSE_DEBUG', description: 'log every connection and event', defaultValue: false },
 ];
 

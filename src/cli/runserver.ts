@@ -10,6 +10,7 @@ import { getUserAt } from '../http/resolvers.js';
 import { fromSessionCookie, type SessionCookieResolver } from '../http/session-cookie.js';
 import { clusterMetricsSource, isWorker, reportListening, resolveWorkers, runPrimary } from './cluster.js';
 import { addFlags, RUNSERVER_FLAGS } from './flags.js';
+import { doctor, DoctorUsageError, probeUrlFor } from './doctor.js';
 import { consoleLogger } from './logger.js';
 import { createServer, type SseServer } from './server.js';
 
@@ -28,6 +29,7 @@ interface RunserverFlags {
   sessionRecheck: number;
   publicChannels?: string[];
   heartbeat: number;
+  doctor?: string;
   retry: number;
   maxChannels: number;
   maxBufferedBytes: number;
@@ -61,6 +63,7 @@ export async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const flags = command.opts<RunserverFlags>();
+  if (flags.doctor !== undefined) return runDoctor(flags.doctor);
   const redisUrl = flags.redis ?? process.env.SSE_REDIS_URL;
   const logger = consoleLogger(flags.debug);
   let sse: SseServer | undefined;
@@ -175,6 +178,20 @@ function createSessionResolver(
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const envOf = (key: string): string => `SSE_${kebab(key).replace(/-/g, '_').toUpperCase()}`;
+
+/** `--doctor URL`: one line on stdout; exit 0 clean, 1 problem found, 2 bad URL. */
+async function runDoctor(url: string): Promise<void> {
+  let probeUrl: URL;
+  try {
+    probeUrl = probeUrlFor(url);
+  } catch (err) {
+    if (err instanceof DoctorUsageError) fail(err.message, 2);
+    throw err;
+  }
+  const report = await doctor(probeUrl);
+  process.stdout.write(`${report.line}\n`);
+  process.exit(report.code);
+}
 
 export function fail(message: string, code: number): never {
   process.stderr.write(`sse-runserver: error: ${message}\n`);

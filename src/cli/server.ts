@@ -10,6 +10,7 @@ import type { Logger } from '../core/logger.js';
 import { createHub } from '../create-hub.js';
 import { clientScripts } from '../express/client-scripts.js';
 import { createHealthHandler } from '../http/health.js';
+import { PROBE_SEGMENT, sseProbe } from '../http/probe.js';
 import { createMetricsHandler, createMetricsRegistry, type MetricsSource } from '../http/metrics.js';
 import { createPublishHandler } from '../http/publish.js';
 import { fromQuery, type ChannelResolver } from '../http/resolvers.js';
@@ -54,6 +55,9 @@ export function createServer(options: ServerOptions = {}): SseServer {
   const subscribe = createSubscribeHandler({ hub, channels: options.channels ?? fromQuery() });
   const publish = createPublishHandler({ hub, token: options.publishToken });
   const health = createHealthHandler(hub);
+  // The probe of `--doctor` sits next to the stream: `/sse/` → `/sse/_probe`.
+  const probePath = `${ssePath}${PROBE_SEGMENT}`;
+  const probe = sseProbe();
   const scripts = clientScripts();
   const metrics = options.metrics ? metricsHandler(hub, options.metrics) : undefined;
 
@@ -62,6 +66,7 @@ export function createServer(options: ServerOptions = {}): SseServer {
     const route = (): void | Promise<void> => {
       if (pathname === ssePath || (ssePath !== '/' && pathname === ssePath.slice(0, -1))) return subscribe(req, res);
       if (pathname === '/healthz') return health(req, res);
+      if (pathname === probePath) return probe(req, res);
       if (pathname === '/publish') return publish(req, res);
       if (pathname === '/metrics' && metrics !== undefined) return metrics(req, res);
       if (pathname.startsWith(STATIC_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
