@@ -166,6 +166,13 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     defaultValue: false,
   },
   {
+    flags: '--heartbeat-event',
+    env: 'SSE_HEARTBEAT_EVENT',
+    description:
+      'send the heartbeat as an event pages can see (event: heartbeat, data {"heartbeat":ms,"time":epoch ms}, also the first event of every stream) instead of a ": ping" comment',
+    defaultValue: false,
+  },
+  {
     flags: '--doctor <url>',
     env: 'SSE_DOCTOR',
     description:

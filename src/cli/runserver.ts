@@ -29,6 +29,7 @@ interface RunserverFlags {
   sessionRecheck: number;
   publicChannels?: string[];
   heartbeat: number;
+  heartbeatEvent: boolean;
   doctor?: string;
   retry: number;
   maxChannels: number;
@@ -85,6 +86,7 @@ export async function main(argv: string[]): Promise<void> {
         redisUrl,
         channelPrefix: flags.channelPrefix,
         heartbeat: flags.heartbeat,
+        heartbeatEvent: flags.heartbeatEvent,
         retry: flags.retry,
         maxChannels: flags.maxChannels,
         maxBufferedBytes: flags.maxBufferedBytes,

@@ -28,3 +28,16 @@ export function encodePreamble(retryMs: number): Buffer {
 }
 
 export const PING_FRAME: Buffer = encodeComment('ping');
+
+/** Name of the heartbeat event (`heartbeatEvent: true`); pages watch it to tell a dead stream from a quiet one. */
+export const HEARTBEAT_EVENT = 'heartbeat';
+
+/**
+ * The heartbeat as an event a page can see (issue 7): `event: heartbeat` with
+ * data `{"heartbeat":<interval ms>,"time":<epoch ms>}`. Built once per hub
+ * tick and shared by every idle connection; also the first event of every
+ * stream, so the browser learns the interval without configuration.
+ */
+export function encodeHeartbeatEvent(heartbeatMs: number, now: number): Buffer {
+  return Buffer.from(`event: ${HEARTBEAT_EVENT}\ndata: {"heartbeat":${heartbeatMs},"time":${now}}\n\n`, 'utf8');
+}

@@ -23,6 +23,13 @@ export interface HubOptions {
   channelPrefix?: string;
   /** Milliseconds between `: ping` comments on an idle stream. Defaults to 15000. */
   heartbeat?: number;
+  /**
+   * Send the heartbeat as an event pages can see (`event: heartbeat`, data
+   * `{"heartbeat":<ms>,"time":<epoch ms>}`, also the first event of every
+   * stream) instead of a `: ping` comment, so sse.js can run a watchdog.
+   * Defaults to false.
+   */
+  heartbeatEvent?: boolean;
   /** Milliseconds a browser waits before reconnecting (the `retry:` field). Defaults to 3000. */
   retry?: number;
   /** Channels one connection may listen on. Defaults to 64. */
@@ -42,6 +49,7 @@ export interface ResolvedHubOptions {
   redisUrl: string | undefined;
   channelPrefix: string;
   heartbeat: number;
+  heartbeatEvent: boolean;
   retry: number;
   maxChannels: number;
   maxBufferedBytes: number;
@@ -55,6 +63,7 @@ export const DEFAULT_HISTORY: Required<HistoryOptions> = { size: 1000, ttl: 3600
 const DEFAULTS = {
   channelPrefix: '',
   heartbeat: 15_000,
+  heartbeatEvent: false,
   retry: 3000,
   maxChannels: 64,
   maxBufferedBytes: 4 * 1024 * 1024,
@@ -90,6 +99,9 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
     throw new OptionError(`channelPrefix must be a string, got ${typeof merged.channelPrefix}`);
   }
   positiveInteger('heartbeat', merged.heartbeat, 'ms');
+  if (typeof merged.heartbeatEvent !== 'boolean') {
+    throw new OptionError(`heartbeatEvent must be true or false, got ${JSON.stringify(merged.heartbeatEvent)}`);
+  }
   positiveInteger('retry', merged.retry, 'ms');
   positiveInteger('maxChannels', merged.maxChannels, 'channels');
   positiveInteger('maxBufferedBytes', merged.maxBufferedBytes, 'bytes');
@@ -100,6 +112,7 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
     redisUrl,
     channelPrefix: merged.channelPrefix,
     heartbeat: merged.heartbeat,
+    heartbeatEvent: merged.heartbeatEvent,
     retry: merged.retry,
     maxChannels: merged.maxChannels,
     maxBufferedBytes: merged.maxBufferedBytes,
