@@ -1,6 +1,6 @@
 // History on Redis (SPEC §7): one stream per channel, written by ONE Lua
-// script that issues the id, appends to the stream (capped by size and ttl)
-// and PUBLISHes — so no other command can interleave and the stream order is
+// script that issues the id, appends to the stream (capped by size and ttl,
+// exactly, so the ring buffer and the stream keep the same events) and PUBLISHes — so no other command can interleave and the stream order is
 // the delivery order. Ids come from the Redis server clock (`TIME`), so they
 // keep growing across processes and after Redis restarts empty.
 // Used by RedisBroker and by `sse-send --history`; needs only a way to send commands.
@@ -52,8 +52,15 @@ const PUBLISH_SCRIPT = `${PRELUDE}
 local id = alloc()
 local payload = ARGV[2] .. ',"' .. id .. '"]'
 local ttl = tonumber(ARGV[4])
-redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], id, 'p', payload)
-redis.call('XTRIM', KEYS[3], 'MINID', fmt(now - ttl * 1000) .. '-0')
+redis.call('XADD', KEYS[3], id, 'p', payload)
+-- Trim with XDEL, not XTRIM/MAXLEN: only XDEL moves the stream's
+-- max-deleted-entry-id, which tells a resuming client whether it missed events.
+local function drop(entries)
+  for i = 1, #entries do redis.call('XDEL', KEYS[3], entries[i][1]) end
+end
+drop(redis.call('XRANGE', KEYS[3], '-', '(' .. fmt(now - ttl * 1000) .. '-0'))
+local excess = redis.call('XLEN', KEYS[3]) - tonumber(ARGV[3])
+if excess > 0 then drop(redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', excess)) end
 redis.call('EXPIRE', KEYS[3], ttl)
 redis.call('PUBLISH', ARGV[1], payload)
 return id

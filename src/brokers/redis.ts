@@ -50,6 +50,8 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
   private everReady = false;
   private closed = false;
   private readonly run: RunCommand;
+  /** Channel → the node-redis listener of its subscription (see unsubscribe). */
+  private readonly onMessage = new Map<string, (message: string) => void>();
 
   constructor(options: RedisBrokerOptions) {
     this.prefix = options.channelPrefix ?? '';
@@ -155,7 +157,7 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
   }
 
   subscribe(channel: string, listener: BrokerListener): Promise<void> {
-    return this.subscriber.subscribe(this.prefix + channel, (message: string) => {
+    const onMessage = (message: string): void => {
       const { event, wellFormed } = decodePayload(message);
       if (!wellFormed) {
         this.counters.badPayloads++;
@@ -165,11 +167,21 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
         });
       }
       listener(event);
-    });
+    };
+    this.onMessage.set(channel, onMessage);
+    return this.subscriber.subscribe(this.prefix + channel, onMessage);
   }
 
   unsubscribe(channel: string): Promise<void> {
-    return this.subscriber.unsubscribe(this.prefix + channel);
+    const onMessage = this.onMessage.get(channel);
+    this.onMessage.delete(channel);
+    // Name the listener: node-redis then marks the channel as unsubscribing,
+    // so a subscribe() made before the UNSUBSCRIBE is answered sends a new
+    // SUBSCRIBE instead of being dropped with the old listener (a client that
+    // reconnects at once would otherwise hear nothing).
+    return onMessage === undefined
+      ? this.subscriber.unsubscribe(this.prefix + channel)
+      : this.subscriber.unsubscribe(this.prefix + channel, onMessage);
   }
 
   async close(): Promise<void> {

@@ -6,8 +6,11 @@ import { Command, CommanderError, Option } from 'commander';
 import { createClient } from 'redis';
 import { assertChannelName } from '../core/channel.js';
 import { toEvent } from '../core/event.js';
+import { DEFAULT_HISTORY } from '../core/options.js';
+import type { SseEvent } from '../core/event.js';
+import { publishWithHistory } from '../brokers/redis-history.js';
 import { encodePayload } from '../brokers/redis-wire.js';
-import { redisUrl } from './flags.js';
+import { positiveInt, redisUrl } from './flags.js';
 
 interface SendFlags {
   redis?: string;
@@ -15,6 +18,7 @@ interface SendFlags {
   token?: string;
   id?: string;
   channelPrefix: string;
+  history?: number;
 }
 
 class UsageError extends Error {}
@@ -40,6 +44,14 @@ export function buildSendCommand(): Command {
       new Option('--channel-prefix <prefix>', 'prefix of Redis channel names').env('SSE_CHANNEL_PREFIX').default(''),
     )
     .addOption(new Option('--id <id>', "event id (the frame's id: field)"))
+    .addOption(
+      new Option(
+        '--history <n>',
+        'with --redis: issue the id and keep the event for replay, as sse-runserver --history does (prints the id)',
+      )
+        .env('SSE_HISTORY')
+        .argParser(positiveInt),
+    )
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
 }
@@ -67,9 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const redis = flags.redis ?? process.env.SSE_REDIS_URL;
   try {
-    const id = redis
-      ? await sendToRedis(redis, flags.channelPrefix + channel, encodePayload(event))
-      : await sendToServer(flags, channel, event);
+    const id = redis ? await sendToRedis(redis, flags, channel, event) : await sendToServer(flags, channel, event);
     if (id !== undefined) process.stdout.write(`${id}\n`);
     return 0;
   } catch (err) {
@@ -84,7 +94,12 @@ function usage(message: string): number {
   return 2;
 }
 
-async function sendToRedis(url: string, channel: string, payload: string): Promise<undefined> {
+async function sendToRedis(
+  url: string,
+  flags: SendFlags,
+  channel: string,
+  event: SseEvent,
+): Promise<string | undefined> {
   const client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 3000 } });
   let lastError: unknown;
   client.on('error', (err: unknown) => {
@@ -96,11 +111,16 @@ async function sendToRedis(url: string, channel: string, payload: string): Promi
     throw new Error(`cannot reach Redis at ${url}: ${describe(lastError ?? err)}`);
   }
   try {
-    await client.publish(channel, payload);
+    // --history: the same Lua script as the server's hub (id + stream + PUBLISH).
+    if (flags.history !== undefined) {
+      const limits = { size: flags.history, ttl: DEFAULT_HISTORY.ttl };
+      return await publishWithHistory((args) => client.sendCommand(args), flags.channelPrefix, channel, event, limits);
+    }
+    await client.publish(flags.channelPrefix + channel, encodePayload(event));
+    return undefined;
   } finally {
     await client.close().catch(() => client.destroy());
   }
-  return undefined;
 }
 
 async function sendToServer(
