@@ -11,7 +11,7 @@ import { createClient } from 'redis';
 import { sign } from 'cookie-signature';
 import { RedisServer } from '../helpers/redis-server';
 import { describeWithTools } from '../helpers/require-tool';
-import { startRunserver, type RunningServer } from '../helpers/run-cli';
+import { RUNSERVER, runNode, startRunserver, type RunningServer } from '../helpers/run-cli';
 import { SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
 
@@ -102,7 +102,7 @@ describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    client = createClient({ url: redis.url, socket: { reconnectStrategy: false } });
+    client = createClient({ url: redis.url, socket: { reconnectStrategy: (n) => Math.min(50 * n, 500) } });
     client.on('error', () => undefined);
     await client.connect();
     app = await startApp();
@@ -119,6 +119,7 @@ describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
       '1',
       '--public-channels',
       'news,weather',
+      '--debug',
     ]);
     customPath = await startRunserver([
       '--channels',
@@ -257,5 +258,48 @@ describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
     await publishInOrder(['admin'], ['admin'], 'still');
     expect((await adminStream.waitForEvents(1))[0]?.data).toBe('still:admin');
     expect(adminStream.ended).toBe(false);
+  });
+
+  test('bad session flags: exit 2 with one line', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--channels', 'session', '--session-secret', 's'], /--channels session needs --redis URL/],
+      [['--channels', 'session', '--redis', redis.url], /needs --session-secret/],
+      [['--session-secret', 's'], /--session-secret needs --channels session/],
+      [['--channels', 'session', '--redis', redis.url, '--session-secret', 's', '--public-channels', 'a b'], /"a b"/],
+      [
+        ['--channels', 'session', '--redis', redis.url, '--session-secret', 's', '--session-user-path', 'a..b'],
+        /dotted path/,
+      ],
+      [['--channels', 'session', '--redis', redis.url, '--session-secret', 's', '--session-recheck', '0'], /positive/],
+    ];
+    for (const [args, pattern] of cases) {
+      const result = await runNode(RUNSERVER, ['--port', '0', ...args]);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(pattern)]);
+    }
+  });
+
+  test('while the session store is down: new streams get 503 JSON, open ones stay open', async () => {
+    const bob = await appCookie('/login/bob');
+    const open1 = await open(sse, '', bob);
+    expect(open1.status).toBe(200);
+    await redis.stop();
+    try {
+      const refused = await waitFor(
+        async () => {
+          const reader = await open(sse, '', bob);
+          return reader.status === 503 ? reader : undefined;
+        },
+        { what: 'a 503 while redis is down' },
+      );
+      await expectRefused(refused, 503, /session store \(redis\)/);
+      // Two re-checks run without the store (--debug logs each): the verified stream is kept.
+      const skipped = (): number => sse.output().split('session re-check skipped').length - 1;
+      const before = skipped();
+      await waitFor(() => skipped() >= before + 2, { what: 'two re-checks without the store' });
+      expect(open1.ended).toBe(false);
+    } finally {
+      await redis.restart();
+    }
   });
 });
