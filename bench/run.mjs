@@ -23,7 +23,7 @@ const hubBin = join(out, 'dist', 'cjs', 'bin', 'sse-runserver.js');
 // Scenario sizes. Rates are chosen so the baseline stays well under one core,
 // i.e. CPU per event is measured below saturation; `max` is a closed loop.
 const FULL = { warmup: 1000, duration: 4000, settle: 1500 };
-const SMOKE = { warmup: 300, duration: 1000, settle: 300 };
+const SMOKE = { warmup: 200, duration: 500, settle: 200 };
 const timing = smoke ? SMOKE : FULL;
 const k = (n) => (smoke ? Math.min(n, 200) : n);
 const SCENARIOS = [
@@ -185,7 +185,7 @@ async function startServer(serverArgs) {
     check();
   });
   // A moment for the process to settle after start-up before its RSS is read.
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await new Promise((resolve) => setTimeout(resolve, smoke ? 50 : 300));
   return {
     port,
     pids: () => [proc.pid, ...childrenOf(proc.pid)],
