@@ -21,6 +21,7 @@ export {
   type SessionData,
 } from './http/resolvers.js';
 export type { Authorize } from './http/subscribe.js';
+export { sseProbe, type ProbeOptions, type ProbeHandler } from './http/probe.js';
 
 // Events, channels and their wire formats
 export type { SseEvent } from './core/event.js';
