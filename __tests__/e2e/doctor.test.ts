@@ -3,6 +3,8 @@
 // nginx, with a location that buffers (proxy_buffering on and the
 // X-Accel-Buffering header ignored), one that gzips text/event-stream, and
 // the README's clean block. One line out; exit 0 clean, 1 problem, 2 bad usage.
+import { DoctorUsageError, probeUrlFor } from '../../src/cli/doctor';
+import { OptionError, sseProbe } from '../../src/index';
 import { Nginx, NGINX_PATH } from '../helpers/nginx';
 import { describeWithTools } from '../helpers/require-tool';
 import { runNode, RUNSERVER, startRunserver, type RunningServer } from '../helpers/run-cli';
@@ -15,6 +17,28 @@ function oneLine(text: string): string {
   expect(lines).toHaveLength(1);
   return lines[0] as string;
 }
+
+describe('where --doctor looks for the probe', () => {
+  test.each([
+    ['https://example.com/sse/?channels=all', 'https://example.com/sse/_probe'],
+    ['https://example.com/events?channels=a,b#x', 'https://example.com/events/_probe'],
+    ['http://127.0.0.1:8888/', 'http://127.0.0.1:8888/_probe'],
+    ['http://127.0.0.1:8888', 'http://127.0.0.1:8888/_probe'],
+    ['https://example.com/sse/_probe', 'https://example.com/sse/_probe'],
+  ])('%s → %s', (input, probe) => {
+    expect(probeUrlFor(input).href).toBe(probe);
+  });
+
+  test('anything but an http(s) URL is a usage error', () => {
+    expect(() => probeUrlFor('example.com/sse/')).toThrow(DoctorUsageError);
+    expect(() => probeUrlFor('ws://example.com/sse/')).toThrow(/needs an http:\/\/ or https:\/\/ URL/);
+  });
+
+  test('sseProbe() options are checked when it is created', () => {
+    expect(() => sseProbe({ delay: 0 })).toThrow(OptionError);
+    expect(() => sseProbe({ delay: 500, duration: 400 })).toThrow(/duration must be longer than delay/);
+  });
+});
 
 describe('sse-runserver --doctor: usage', () => {
   test.each([['not a url'], ['ftp://example.com/sse/'], ['']])('"%s" → exit 2 and one line on stderr', async (url) => {
