@@ -1,5 +1,6 @@
 // The Broker contract against RedisBroker and a private redis-server.
 import { RedisBroker } from '../../src/brokers/redis';
+import { BrokerUnavailableError } from '../../src/core/errors';
 import { RedisServer } from '../helpers/redis-server';
 import { describeWithTools } from '../helpers/require-tool';
 import { waitFor } from '../helpers/wait-for';
@@ -54,6 +55,30 @@ describeWithTools(['redis-server'], 'RedisBroker', () => {
         { event: 'good', data: 'x' },
       ]);
       expect(broker.counters.badPayloads).toBe(1);
+    });
+
+    // Regression: node-redis kept a PUBLISH not yet written when the socket
+    // died in its offline queue, so it hung until Redis came back (sendEvent
+    // only escaped through its 5 s timeout) and was then sent anyway, after
+    // the caller had been told it failed.
+    test('a publish issued as Redis dies rejects by itself instead of waiting in the offline queue', async () => {
+      const own = await RedisServer.start();
+      broker = new RedisBroker({ url: own.url });
+      try {
+        await broker.ready();
+        await own.stop('SIGKILL');
+        const outcome = await Promise.race([
+          broker.publish('all', { event: 'm', data: 'x' }).then(
+            () => 'resolved',
+            (err: unknown) => err,
+          ),
+          new Promise((resolve) => setTimeout(resolve, 3000, 'still pending after 3 s')),
+        ]);
+        expect(outcome).toBeInstanceOf(BrokerUnavailableError);
+        expect(outcome).toMatchObject({ broker: 'redis' });
+      } finally {
+        await own.stop();
+      }
     });
 
     test('health follows the subscriber connection', async () => {

@@ -59,6 +59,9 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
     const maxDelay = options.maxReconnectDelay ?? 2000;
     this.client = createClient({
       url: options.url,
+      // A command must fail at once while Redis is away, never wait in the
+      // offline queue to be sent after the caller was told it failed.
+      disableOfflineQueue: true,
       socket: {
         connectTimeout: 5000,
         // Exponential backoff with jitter, capped, forever: the hub must come
@@ -67,7 +70,9 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
           Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) + Math.floor(Math.random() * 50),
       },
     });
-    this.subscriber = this.client.duplicate();
+    // The subscriber keeps the offline queue: a SUBSCRIBE made while Redis is
+    // down is sent once it is back (SPEC §2: such a stream starts receiving then).
+    this.subscriber = this.client.duplicate({ disableOfflineQueue: false });
     this.run = (args) => this.client.sendCommand(args);
     // Without 'error' listeners node-redis errors would kill the process.
     this.client.on('error', (err: unknown) => this.logger.debug('redis publisher error', { error: String(err) }));
