@@ -265,11 +265,11 @@ export class Hub {
     }
     const asked = parseEventId(lastEventId);
     const after = new Map(channels.map((channel) => [channel, asked === undefined ? NEWEST_ID : lastEventId]));
-    let snapshot: HistorySnapshot | undefined;
     try {
       await Promise.all(channels.map((channel) => this.subscriptions.get(channel)));
       // While the broker is down the read fails: retry with backoff as long
       // as the client waits, as a new subscription would (SPEC §2).
+      let snapshot: HistorySnapshot | undefined;
       for (let attempt = 0; connection.open && snapshot === undefined; attempt++) {
         if (replay.held.length > MAX_HELD_EVENTS) break;
         try {
@@ -284,47 +284,87 @@ export class Hub {
       while (this.held !== undefined && connection.open && !this.closing) {
         await new Promise<void>((resolve) => this.caughtUp.add(resolve));
       }
+      if (!connection.open) return;
+      if (snapshot === undefined) {
+        connection.end('server'); // too much waited behind it: it reconnects with the same id
+        return;
+      }
+      let newest: EventIdParts | undefined = asked;
+      const replayed: SseEvent[] = [];
+      for (const channel of channels) {
+        const kept = snapshot.channels.get(channel);
+        if (kept === undefined) continue;
+        if (asked === undefined || compareIds(lastEventId, kept.horizon) < 0) {
+          this.counters.gapsSent++;
+          connection.write(encodeFrame(gapEvent(channel, lastEventId, kept.oldestId)));
+        }
+        replayed.push(...kept.events);
+      }
+      replayed.sort((a, b) => compareIds(a.id as string, b.id as string));
+      // The replay may be far larger than maxBufferedBytes: write it at the
+      // client's pace (live events keep being held meanwhile).
+      for (const event of replayed) {
+        if (!(await this.paced(connection, replay))) return;
+        connection.write(encodeFrame(event));
+        newest = parseEventId(event.id);
+        this.counters.eventsReplayed++;
+      }
+      // Then the held events newer than the replay. The loop re-reads the
+      // hold after every pause, and from its last check to joining the
+      // listeners nothing awaits, so no event can fall in between.
+      for (let i = 0; i < replay.held.length; i++) {
+        const event = replay.held[i] as SseEvent;
+        const parts = parseEventId(event.id);
+        // Events without an sse-hub id are live-only: never in the replay.
+        if (parts === undefined || newest === undefined || compareIdParts(parts, newest) > 0) {
+          if (!(await this.paced(connection, replay))) return;
+          connection.write(encodeFrame(event));
+          if (parts !== undefined) newest = parts;
+        }
+      }
+      if (!connection.open) return;
+      for (const channel of channels) this.listenersOf(channel).add(connection);
     } finally {
       for (const channel of channels) {
         const set = this.replays.get(channel);
         set?.delete(replay);
         if (set?.size === 0) this.replays.delete(channel);
+        if (!connection.open) this.releaseIfIdle(channel);
       }
     }
-    if (!connection.open) return;
-    if (snapshot === undefined) {
-      connection.end('server'); // too much waited behind it: it reconnects with the same id
-      return;
-    }
-    // Nothing async from here on: the hold is flushed and the connection
-    // becomes a listener within one turn, so no event can fall in between.
-    let newest: EventIdParts | undefined = asked;
-    const replayed: SseEvent[] = [];
-    for (const channel of channels) {
-      const kept = snapshot.channels.get(channel);
-      if (kept === undefined) continue;
-      if (asked === undefined || compareIds(lastEventId, kept.horizon) < 0) {
-        this.counters.gapsSent++;
-        connection.write(encodeFrame(gapEvent(channel, lastEventId, kept.oldestId)));
+  }
+
+  /**
+   * Waits while a resuming connection holds more than half its
+   * maxBufferedBytes. False when it closed, or when too many live events
+   * piled up behind it (it is ended and reconnects from where it got to).
+   */
+  private async paced(connection: Connection, replay: Replay): Promise<boolean> {
+    const { res } = connection;
+    while (connection.open && res.writableLength > this.options.maxBufferedBytes / 2) {
+      if (replay.held.length > MAX_HELD_EVENTS) {
+        connection.end('server');
+        return false;
       }
-      replayed.push(...kept.events);
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
     }
-    replayed.sort((a, b) => compareIds(a.id as string, b.id as string));
-    for (const event of replayed) {
-      connection.write(encodeFrame(event));
-      newest = parseEventId(event.id);
-    }
-    this.counters.eventsReplayed += replayed.length;
-    for (const event of replay.held) {
-      const parts = parseEventId(event.id);
-      // Events without an sse-hub id are live-only: never in the replay.
-      if (parts === undefined || newest === undefined || compareIdParts(parts, newest) > 0) {
-        connection.write(encodeFrame(event));
-        if (parts !== undefined) newest = parts;
-      }
-    }
-    if (!connection.open) return;
-    for (const channel of channels) this.listenersOf(channel).add(connection);
+    return connection.open;
+  }
+
+  /** Drops the broker subscription of a channel nobody listens on or resumes on any more. */
+  private releaseIfIdle(channel: string): void {
+    const set = this.listeners.get(channel);
+    if (set === undefined || set.size !== 0 || this.replays.has(channel)) return;
+    this.listeners.delete(channel);
+    if (!this.closing) this.brokerUnsubscribe(channel);
   }
 
   /** The broker went down: hold its events until the hub has caught up. */
