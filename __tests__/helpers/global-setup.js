@@ -4,5 +4,7 @@ const { execFileSync } = require('node:child_process');
 const { join } = require('node:path');
 
 module.exports = async function globalSetup() {
-  execFileSync(process.execPath, [join(__dirname, '..', '..', 'scripts', 'build.mjs')], { stdio: 'ignore' });
+  execFileSync(process.execPath, [join(__dirname, '..', '..', 'scripts', 'build.mjs'), '--js-only'], {
+    stdio: 'ignore',
+  });
 };

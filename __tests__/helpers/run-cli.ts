@@ -30,13 +30,17 @@ export async function startRunserver(args: string[] = [], env: NodeJS.ProcessEnv
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   let done = false;
   void exited.then(() => (done = true));
-  const match = await waitFor(
-    () => {
-      if (done) throw new Error(`sse-runserver exited early:\n${output}`);
-      return /listening on http:\/\/([\d.]+):(\d+)/.exec(output) ?? undefined;
-    },
-    { timeout: 10_000, what: 'sse-runserver to listen' },
-  );
+  // A server that dies on start fails the test at once, not after the timeout.
+  const exitedEarly = exited.then(() => {
+    throw new Error(`sse-runserver exited early:\n${output}`);
+  });
+  const match = await Promise.race([
+    waitFor(() => /listening on http:\/\/([\d.]+):(\d+)/.exec(output) ?? undefined, {
+      timeout: 10_000,
+      what: 'sse-runserver to listen',
+    }),
+    exitedEarly,
+  ]);
   const port = Number(match[2]);
   return {
     proc,

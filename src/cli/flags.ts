@@ -178,6 +178,11 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     description:
       "don't serve: check the stream through its public URL (the probe at <its path>_probe), print one line, exit 0 when clean, 1 when a proxy buffers or compresses it",
   },
+  {
+    flags: '--static <dir>',
+    env: 'SSE_STATIC',
+    description: 'also serve the files of <dir> (index.html at /) on paths no other route takes',
+  },
   { flags: '--debug', env: 'SSE_DEBUG', description: 'log every connection and event', defaultValue: false },
 ];
 

@@ -1,6 +1,7 @@
 // sse-runserver: the standalone SSE server (SPEC §4), tornado_sse's and
 // `manage.py runsseserver`'s analogue. Exit codes: 0 after a clean SIGINT/
 // SIGTERM, 1 when it cannot start, 2 for bad flags (one line on stderr).
+import { statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { RedisBroker } from '../brokers/redis.js';
 import { ChannelNameError, OptionError } from '../core/errors.js';
@@ -22,6 +23,7 @@ interface RunserverFlags {
   channelPrefix: string;
   channels: 'query' | 'session';
   publishToken?: string;
+  static?: string;
   sessionSecret?: string[];
   sessionCookie: string;
   sessionPrefix: string;
@@ -66,6 +68,7 @@ export async function main(argv: string[]): Promise<void> {
   const flags = command.opts<RunserverFlags>();
   if (flags.doctor !== undefined) return runDoctor(flags.doctor);
   const redisUrl = flags.redis ?? process.env.SSE_REDIS_URL;
+  if (flags.static !== undefined && !isDirectory(flags.static)) fail(`--static ${flags.static} is not a folder`, 2);
   const logger = consoleLogger(flags.debug);
   let sse: SseServer | undefined;
   // Checked before any worker starts, so a bad session flag exits 2 here.
@@ -79,6 +82,7 @@ export async function main(argv: string[]): Promise<void> {
       channels: session,
       path: flags.path,
       publishToken: flags.publishToken,
+      staticDir: flags.static,
       logger,
       metrics: flags.metrics && (isWorker() ? clusterMetricsSource : true),
       hubOptions: {
@@ -198,4 +202,12 @@ async function runDoctor(url: string): Promise<void> {
 export function fail(message: string, code: number): never {
   process.stderr.write(`sse-runserver: error: ${message}\n`);
   process.exit(code);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

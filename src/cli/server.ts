@@ -3,6 +3,7 @@
 // it, so what the tests see is what users run.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import serveStatic from 'serve-static';
 import type { Registry } from 'prom-client';
 import type { Hub } from '../core/hub.js';
 import type { HubOptions } from '../core/options.js';
@@ -30,6 +31,8 @@ export interface ServerOptions {
   channels?: ChannelResolver;
   /** Bearer token for POST /publish; without it, loopback only. */
   publishToken?: string;
+  /** A folder of pages to serve on paths no other route takes (index.html at /). Defaults to none. */
+  staticDir?: string;
   /**
    * Serve Prometheus metrics at GET /metrics: `true` for this process's
    * figures, or a function turning this process's registry into the source
@@ -59,6 +62,7 @@ export function createServer(options: ServerOptions = {}): SseServer {
   const probePath = `${ssePath}${PROBE_SEGMENT}`;
   const probe = sseProbe();
   const scripts = clientScripts();
+  const pages = options.staticDir === undefined ? undefined : serveStatic(options.staticDir, { index: ['index.html'] });
   const metrics = options.metrics ? metricsHandler(hub, options.metrics) : undefined;
 
   const server = http.createServer((req, res) => {
@@ -73,7 +77,9 @@ export function createServer(options: ServerOptions = {}): SseServer {
         req.url = (req.url ?? '').slice(STATIC_PREFIX.length - 1);
         return scripts(req, res, () => sendJsonError(res, 404, `no such file: ${pathname}`));
       }
-      sendJsonError(res, 404, `nothing at ${pathname}: the event stream is at ${ssePath}`);
+      const notFound = (): void => sendJsonError(res, 404, `nothing at ${pathname}: the event stream is at ${ssePath}`);
+      if (pages !== undefined && (req.method === 'GET' || req.method === 'HEAD')) return pages(req, res, notFound);
+      notFound();
     };
     Promise.resolve()
       .then(route)
