@@ -45,7 +45,9 @@ export function createPublishHandler(
 
 function checkAccess(req: IncomingMessage, token: string | undefined): void {
   if (token === undefined) {
-    if (!isLoopback(req.socket.remoteAddress)) {
+    // A reverse proxy on the same machine connects from loopback too: a request
+    // it forwarded carries its headers, and is not trusted as local.
+    if (!isLoopback(req.socket.remoteAddress) || isForwarded(req)) {
       throw new HttpError(
         403,
         'publishing is allowed from loopback only; set --publish-token to publish from elsewhere',
@@ -59,6 +61,11 @@ function checkAccess(req: IncomingMessage, token: string | undefined): void {
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new HttpError(401, 'missing or wrong publish token: send Authorization: Bearer <token>');
   }
+}
+
+function isForwarded(req: IncomingMessage): boolean {
+  const h = req.headers;
+  return h['x-forwarded-for'] !== undefined || h.forwarded !== undefined || h['x-real-ip'] !== undefined;
 }
 
 export function isLoopback(address: string | undefined): boolean {
