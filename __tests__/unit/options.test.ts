@@ -11,6 +11,7 @@ describe('resolveHubOptions', () => {
       redisUrl: undefined,
       channelPrefix: '',
       heartbeat: 15_000,
+      heartbeatEvent: false,
       retry: 3000,
       maxChannels: 64,
       maxBufferedBytes: 4 * 1024 * 1024,
