@@ -1,8 +1,9 @@
 // Issue 4, point 3 for the library: sseMiddleware() with fromSession() behind
 // a real express-session. The query cannot widen the session; publicChannels
 // and fromSession's `authorize` hook add named channels a user asks for;
-// anything else asked for is refused with 403; sseMiddleware's own authorize
-// stays a veto and never adds.
+// once they are set, anything else asked for is refused with 403 (without
+// them the query is ignored); sseMiddleware's own authorize stays a veto and
+// never adds.
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import express from 'express';
@@ -65,11 +66,19 @@ describe('sseMiddleware + fromSession: what the query may add', () => {
     expect(JSON.parse(reader.body)).toEqual({ error: expect.stringMatching(pattern) });
   }
 
-  test('?channels=admin as bob is refused; bob keeps only his own channels', async () => {
+  test("without public channels the query is ignored: ?channels=admin as bob gets bob's channels only", async () => {
+    const bob = await login('bob');
+    const ignored = await open('/veto/?channels=admin', bob);
+    expect(ignored.status).toBe(200);
+    await waitFor(() => hub.stats().connections === 1, { what: "bob's stream" });
+    for (const channel of ['admin', 'bob', 'all']) await hub.sendEvent('message', channel, channel);
+    expect((await ignored.waitForEvents(2)).map((e) => e.data)).toEqual(['bob', 'all']);
+  });
+
+  test('with public channels, ?channels=admin as bob is refused; bob keeps only his own channels', async () => {
     const bob = await login('bob');
     await refused(await open('/sse/?channels=admin', bob), 403, /not allowed to listen on channel "admin"/);
     await refused(await open('/sse/?channels=team-admin', bob), 403, /channel "team-admin"/);
-    await refused(await open('/veto/?channels=admin', bob), 403, /channel "admin"/);
 
     const plain = await open('/sse/', bob);
     expect(plain.status).toBe(200);

@@ -84,11 +84,13 @@ export function fromSession(options: FromSessionOptions = {}): ChannelResolver {
 
 /**
  * The rule for the query in session mode (issue 4): the result is always the
- * user's own channels, plus each queried channel that is public or that
- * `authorize` accepts. A queried channel that is none of these refuses the
- * whole request (403), so a page never silently gets less than it asked for
- * and the query can never widen what the session allows. Shared by
- * fromSession() and the CLI's cookie-based session mode.
+ * user's own channels. With no public channels and no `authorize`, the query
+ * is ignored (SPEC §3: it cannot add channels), so `?channels=admin` as bob
+ * gets bob's channels only. Once public channels or `authorize` make the query
+ * meaningful, each queried channel must be public or accepted; one that is
+ * neither refuses the whole request (403), so a page never silently gets less
+ * than it asked for. Either way the query never widens what the session
+ * allows. Shared by fromSession() and the CLI's cookie-based session mode.
  */
 export function sessionChannelRule(
   options: SessionChannelOptions = {},
@@ -96,6 +98,7 @@ export function sessionChannelRule(
   const param = options.param ?? 'channels';
   const publicChannels = new Set((options.publicChannels ?? []).map((c) => assertChannelName(c, 'public channel')));
   const { authorize } = options;
+  if (publicChannels.size === 0 && authorize === undefined) return (_req, own) => Promise.resolve([...own]);
   return async (req, own) => {
     const result = [...own];
     const seen = new Set(own); // a Set: the query may name thousands of channels
