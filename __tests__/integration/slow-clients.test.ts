@@ -79,7 +79,7 @@ describeWithTools(['redis-server'], 'slow clients', () => {
     readers.push(fast);
     const latencies: number[] = [];
     fast.on('event', (event: ParsedEvent) => latencies.push(Date.now() - Number(event.data.slice(0, 13))));
-    const stalled = [];
+    const stalled: Awaited<ReturnType<typeof stalledClient>>[] = [];
     for (let i = 0; i < SLOW_CLIENTS; i++) {
       const client = await stalledClient(server.port);
       sockets.push(client.socket);

@@ -52,6 +52,8 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
   private readonly run: RunCommand;
   /** Channel → the node-redis listener of its subscription (see unsubscribe). */
   private readonly onMessage = new Map<string, (message: string) => void>();
+  /** Channel → its last SUBSCRIBE/UNSUBSCRIBE, which the next one waits for (see serially). */
+  private readonly channelOps = new Map<string, Promise<void>>();
 
   constructor(options: RedisBrokerOptions) {
     this.prefix = options.channelPrefix ?? '';
@@ -174,19 +176,33 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
       listener(event);
     };
     this.onMessage.set(channel, onMessage);
-    return this.subscriber.subscribe(this.prefix + channel, onMessage);
+    return this.serially(channel, () => this.subscriber.subscribe(this.prefix + channel, onMessage));
   }
 
   unsubscribe(channel: string): Promise<void> {
     const onMessage = this.onMessage.get(channel);
     this.onMessage.delete(channel);
-    // Name the listener: node-redis then marks the channel as unsubscribing,
-    // so a subscribe() made before the UNSUBSCRIBE is answered sends a new
-    // SUBSCRIBE instead of being dropped with the old listener (a client that
-    // reconnects at once would otherwise hear nothing).
-    return onMessage === undefined
-      ? this.subscriber.unsubscribe(this.prefix + channel)
-      : this.subscriber.unsubscribe(this.prefix + channel, onMessage);
+    if (onMessage === undefined) return Promise.resolve();
+    return this.serially(channel, () => this.subscriber.unsubscribe(this.prefix + channel, onMessage));
+  }
+
+  /**
+   * Runs SUBSCRIBE/UNSUBSCRIBE of one channel one after the other. node-redis
+   * keeps listeners per channel and, when a subscribe overlaps an unsubscribe
+   * still in flight, can drop the new listener (the channel goes silent) or
+   * keep a stale one (every event twice) — both seen when a client
+   * reconnects at once. Serialised, the hub's one-subscription-per-channel
+   * promise holds.
+   */
+  private serially(channel: string, op: () => Promise<void>): Promise<void> {
+    const previous = this.channelOps.get(channel) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(op);
+    this.channelOps.set(channel, next);
+    const forget = (): void => {
+      if (this.channelOps.get(channel) === next) this.channelOps.delete(channel);
+    };
+    next.then(forget, forget);
+    return next;
   }
 
   async close(): Promise<void> {
