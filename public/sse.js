@@ -18,6 +18,22 @@
  *                          (an EventSource hears only `message` otherwise)
  *   sse-heartbeat-timeout  ms without a byte before the npm polyfill reconnects
  *                          (polyfill only; keep it above the server's heartbeat)
+ *   sse-share="off"        one EventSource per tab instead of one per origin
+ *
+ * Tab sharing (issue 7): tabs of one origin with the same stream URL (and the
+ * same sse-events) elect a leader with the Web Locks API; only the leader
+ * holds an EventSource and fans every message out over a BroadcastChannel, so
+ * an app open in 8 tabs uses 1 connection. Followers dispatch the same sse.*
+ * events. When the leader goes, the next tab in the lock queue takes over and
+ * resumes with ?lastEventId= (the newest id any tab saw); ids already seen are
+ * dropped, so every tab gets every event once, in order. Without Web Locks or
+ * BroadcastChannel (or with sse-share="off") every tab has its own stream.
+ *
+ * Watchdog (issue 7): when the stream announces `event: heartbeat` (the
+ * server's --heartbeat-event), the stream holder reconnects after 2.5
+ * heartbeats without any message, with jittered exponential backoff, and
+ * dispatches sse.stale, then sse.live when messages flow again. Heartbeat
+ * events are not dispatched unless `heartbeat` is listed in sse-events.
  */
 (function (window, document) {
   'use strict';
@@ -26,23 +42,45 @@
 
   var PREFIX = 'sse.';
   var POLYFILL_FILE = 'eventsource-polyfill.js';
+  /** The server's visible heartbeat (sse-runserver --heartbeat-event): data {"heartbeat": ms, "time": epoch ms}. */
+  var HEARTBEAT_EVENT = 'heartbeat';
+  /** The watchdog fires after this many announced heartbeats without any message. */
+  var STALE_AFTER_HEARTBEATS = 2.5;
+  /** Reconnect delays after the watchdog fires: 1 s, 2 s, 4 s ... 30 s, each jittered to 50-100 %. */
+  var BACKOFF_BASE = 1000;
+  var BACKOFF_MAX = 30000;
+  /** Ids remembered per tab to drop the repeats a new leader's replay may bring. */
+  var SEEN_IDS = 1000;
+  /** Name prefix of the Web Lock and the BroadcastChannel that tabs sharing a stream meet on. */
+  var SHARE_PREFIX = 'sse-hub ';
   // Captured now: document.currentScript is only set while this file runs.
   var polyfillUrl = siblingUrl(POLYFILL_FILE);
 
   // --- The public handle -------------------------------------------------
 
   var sseHub = {
-    version: 1,
-    /** The EventSource (native or polyfill); null until connected or after close(). */
+    version: 2,
+    /** This tab's EventSource (native or polyfill); null in a follower tab, before connecting and after close(). */
     source: null,
     /** The stream URL read from <body>. */
     url: null,
     /** Names listened for on the EventSource (`message` + sse-events). */
     events: [],
-    /** Closes the stream for good; no more sse.* events are dispatched. */
+    /** True when this tab shares one stream with the other tabs of its origin (Web Locks + BroadcastChannel). */
+    shared: false,
+    /** True when this tab holds the stream: the leader of the shared tabs, or a tab that does not share. */
+    leader: false,
+    /** The heartbeat interval (ms) the stream announced; null when it sends no heartbeat events (no watchdog). */
+    heartbeat: null,
+    /** True between sse.stale and sse.live. */
+    stale: false,
+    /** The newest event id this tab saw; the stream resumes from it. */
+    lastEventId: null,
+    /** Closes the stream for good in this tab; no more sse.* events are dispatched. A follower takes over a leader's stream. */
     close: close,
   };
   var closed = false;
+  var config = null;
   window.sseHub = sseHub;
 
   // --- Configuration from <body> -----------------------------------------
@@ -50,10 +88,12 @@
   function readConfig(body) {
     var url = body.getAttribute('sse-data') || body.getAttribute('data-sse');
     var timeout = Number(body.getAttribute('sse-heartbeat-timeout'));
+    var share = (body.getAttribute('sse-share') || '').trim().toLowerCase();
     return {
       url: url ? url.trim() : '',
       events: eventNames(body.getAttribute('sse-events')),
       heartbeatTimeout: timeout > 0 ? timeout : undefined,
+      share: share !== 'off' && share !== 'false' && share !== 'no',
     };
   }
 
@@ -143,53 +183,280 @@
     return { url: source.url, readyState: source.readyState };
   }
 
-  // --- The connection --------------------------------------------------------
+  // --- Messages: once per id, in every tab ---------------------------------
 
-  function connect(EventSource, config) {
+  var seenIds = new Set();
+  var seenOrder = [];
+
+  /**
+   * One message, from this tab's EventSource or from the leader: dropped when
+   * its id was already seen (a new leader's replay starts at the newest id
+   * *it* saw, which another tab may have passed), else dispatched, and
+   * passed on to the followers when this tab is the leader.
+   */
+  function receive(eventName, data, id) {
+    if (closed) return;
+    if (id) {
+      if (seenIds.has(id)) return;
+      seenIds.add(id);
+      seenOrder.push(id);
+      if (seenOrder.length > SEEN_IDS) seenIds.delete(seenOrder.shift());
+      sseHub.lastEventId = id;
+    }
+    var msg = parseData(data);
+    dispatch(nameFor(eventName, msg), msg);
+    if (sseHub.leader) post({ k: 'event', name: eventName, data: data, id: id });
+  }
+
+  /** open, error, stale, live: dispatched here and, from the leader, in every follower. */
+  function notify(kind, detail) {
+    if (closed) return;
+    dispatch(PREFIX + kind, detail);
+    if (sseHub.leader) post({ k: kind, detail: detail });
+  }
+
+  // --- The stream (the leader's, or every tab's when not sharing) -----------
+
+  var source = null;
+  /** The last id field of `source` as seen so far: MessageEvent.lastEventId repeats it for events without an id. */
+  var sourceLastId = '';
+  var watchdogTimer = null;
+  var retryTimer = null;
+  var attempt = 0;
+  var silentSince = 0;
+
+  /** The stream URL with ?lastEventId=<id> (EventSource cannot set the Last-Event-ID header itself). */
+  function resumeUrl(url, id) {
+    if (!id) return url;
+    var resolved = new URL(url, document.baseURI);
+    resolved.searchParams.set('lastEventId', id);
+    return resolved.href;
+  }
+
+  function connect(EventSource) {
     if (closed) return;
     var options = { withCredentials: true };
     if (config.heartbeatTimeout) options.heartbeatTimeout = config.heartbeatTimeout;
-    var source = new EventSource(config.url, options);
-    sseHub.source = source;
+    var es = new EventSource(resumeUrl(config.url, sseHub.lastEventId), options);
+    source = es;
+    sourceLastId = '';
+    sseHub.source = es;
 
-    source.addEventListener('open', function () {
-      if (!closed) dispatch(PREFIX + 'open', status(source));
+    function current() {
+      return es === source && !closed;
+    }
+    function onMessage(event, eventName) {
+      if (!current()) return;
+      // A message carries an id of its own only when lastEventId changed.
+      var id = event.lastEventId !== sourceLastId ? event.lastEventId : '';
+      sourceLastId = event.lastEventId;
+      alive();
+      if (eventName === HEARTBEAT_EVENT) {
+        var beat = parseData(event.data);
+        if (beat && typeof beat.heartbeat === 'number' && beat.heartbeat > 0) {
+          sseHub.heartbeat = beat.heartbeat;
+          armWatchdog();
+        }
+        if (config.events.indexOf(HEARTBEAT_EVENT) === -1) return; // the watchdog's, not the page's
+      }
+      receive(event.type || eventName, event.data, id);
+    }
+
+    es.addEventListener('open', function () {
+      if (current()) notify('open', status(es));
     });
-    source.addEventListener('error', function () {
-      if (!closed) dispatch(PREFIX + 'error', status(source));
+    es.addEventListener('error', function () {
+      if (!current()) return;
+      notify('error', status(es));
+      if (es.readyState === 2) disarmWatchdog(); // refused for good (non-200): never retried
     });
-    config.events.forEach(function (eventName) {
-      source.addEventListener(eventName, function (event) {
-        if (closed) return;
-        var msg = parseData(event.data);
-        dispatch(nameFor(event.type || eventName, msg), msg);
+    config.events
+      .concat(config.events.indexOf(HEARTBEAT_EVENT) === -1 ? [HEARTBEAT_EVENT] : [])
+      .forEach(function (name) {
+        es.addEventListener(name, function (event) {
+          onMessage(event, name);
+        });
       });
-    });
+    armWatchdog();
   }
+
+  /** Something arrived: the stream is alive; after sse.stale that is sse.live. */
+  function alive() {
+    attempt = 0;
+    silentSince = Date.now();
+    if (sseHub.stale) {
+      sseHub.stale = false;
+      notify('live', { url: source.url, heartbeat: sseHub.heartbeat });
+    }
+    armWatchdog();
+  }
+
+  function armWatchdog() {
+    disarmWatchdog();
+    if (!sseHub.heartbeat || closed) return;
+    watchdogTimer = setTimeout(onSilence, STALE_AFTER_HEARTBEATS * sseHub.heartbeat);
+  }
+
+  function disarmWatchdog() {
+    if (watchdogTimer !== null) clearTimeout(watchdogTimer);
+    watchdogTimer = null;
+  }
+
+  /**
+   * 2.5 heartbeats without a message: the stream is dead though it looks
+   * open (a frozen server, a proxy that stopped forwarding, a half-open TCP
+   * connection). Close it and reconnect after a jittered, growing delay, so
+   * a fleet of pages that lost the same server do not come back at once.
+   */
+  function onSilence() {
+    watchdogTimer = null;
+    if (closed || !source) return;
+    if (!sseHub.stale) {
+      sseHub.stale = true;
+      notify('stale', { url: source.url, heartbeat: sseHub.heartbeat, silentFor: Date.now() - silentSince });
+    }
+    source.close();
+    var delay = Math.min(BACKOFF_MAX, BACKOFF_BASE * Math.pow(2, attempt));
+    attempt += 1;
+    delay = delay / 2 + Math.random() * (delay / 2);
+    retryTimer = setTimeout(function () {
+      retryTimer = null;
+      whenEventSource(polyfillUrl).then(connect, failed);
+    }, delay);
+  }
+
+  function failed(err) {
+    if (window.console) console.error(err);
+    notify('error', { url: config.url, readyState: 2, error: String(err.message || err) });
+  }
+
+  /** Holds the stream in this tab (the leader, or a tab that does not share). */
+  function lead() {
+    if (closed) return;
+    sseHub.leader = true;
+    silentSince = Date.now();
+    whenEventSource(polyfillUrl).then(connect, failed);
+  }
+
+  // --- Tab sharing: Web Locks elect the leader, BroadcastChannel fans out -----
+
+  var channel = null;
+  var releaseLock = null;
+  var lockRequest = null;
+  /** This tab's name in hello/state messages, so a state reply reaches only the tab that asked. */
+  var tabId = Math.random().toString(36).slice(2);
+
+  function canShare() {
+    var locks = window.navigator && window.navigator.locks;
+    return !!locks && typeof locks.request === 'function' && typeof window.BroadcastChannel === 'function';
+  }
+
+  /** Tabs share only when they would open the very same stream: same absolute URL, same event names. */
+  function shareKey() {
+    var names = config.events.slice().sort().join(',');
+    return SHARE_PREFIX + new URL(config.url, document.baseURI).href + ' ' + names;
+  }
+
+  function post(message) {
+    if (channel) channel.postMessage(message);
+  }
+
+  function share() {
+    var key = shareKey();
+    sseHub.shared = true;
+    channel = new window.BroadcastChannel(key);
+    channel.onmessage = function (event) {
+      onShared(event.data || {});
+    };
+    // A tab that joins late asks the leader whether the stream is open, and from which id it would resume.
+    post({ k: 'hello', from: tabId });
+    lockRequest = typeof AbortController === 'function' ? new AbortController() : null;
+    var options = lockRequest ? { signal: lockRequest.signal } : {};
+    // The lock is held until this tab closes (the browser then grants it to the next tab in line) or close().
+    window.navigator.locks
+      .request(key, options, function () {
+        if (closed) return undefined;
+        return new Promise(function (resolve) {
+          releaseLock = resolve;
+          lead();
+        });
+      })
+      .catch(function (err) {
+        if (closed || (err && err.name === 'AbortError')) return;
+        failed(err);
+      });
+  }
+
+  /** A message from another tab sharing this stream. */
+  function onShared(m) {
+    if (closed) return;
+    switch (m.k) {
+      case 'hello':
+        if (sseHub.leader && source) {
+          post({
+            k: 'state',
+            to: m.from,
+            detail: status(source),
+            lastEventId: sseHub.lastEventId,
+            heartbeat: sseHub.heartbeat,
+            stale: sseHub.stale,
+          });
+        }
+        break;
+      case 'state':
+        if (m.to !== tabId || sseHub.leader) break;
+        if (m.lastEventId && !sseHub.lastEventId) sseHub.lastEventId = m.lastEventId;
+        sseHub.heartbeat = m.heartbeat;
+        sseHub.stale = m.stale;
+        if (m.detail.readyState === 1) dispatch(PREFIX + 'open', m.detail);
+        break;
+      case 'event':
+        // Also when this tab has just become the leader: a message the old one
+        // sent last may arrive after the hand-over; receive() drops repeats.
+        receive(m.name, m.data, m.id);
+        break;
+      case 'open':
+      case 'error':
+      case 'stale':
+      case 'live':
+        if (sseHub.leader) break;
+        if (m.k === 'stale' || m.k === 'live') sseHub.stale = m.k === 'stale';
+        if (m.k === 'live') sseHub.heartbeat = m.detail.heartbeat;
+        dispatch(PREFIX + m.k, m.detail);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // --- Lifecycle ------------------------------------------------------------
 
   function close() {
     closed = true;
-    if (sseHub.source) sseHub.source.close();
+    disarmWatchdog();
+    if (retryTimer !== null) clearTimeout(retryTimer);
+    retryTimer = null;
+    if (source) source.close();
+    source = null;
     sseHub.source = null;
+    sseHub.leader = false;
+    if (lockRequest) lockRequest.abort();
+    if (releaseLock) releaseLock(); // the next tab in line takes the stream over
+    releaseLock = null;
+    if (channel) channel.close();
+    channel = null;
   }
 
   function start() {
-    var config = readConfig(document.body);
+    config = readConfig(document.body);
     if (!config.url) {
       if (window.console) console.warn('sse-hub: <body> has no sse-data (or data-sse) attribute; no stream opened');
       return;
     }
     sseHub.url = config.url;
     sseHub.events = config.events;
-    whenEventSource(polyfillUrl).then(
-      function (EventSource) {
-        connect(EventSource, config);
-      },
-      function (err) {
-        if (window.console) console.error(err);
-        dispatch(PREFIX + 'error', { url: config.url, readyState: 2, error: String(err.message || err) });
-      },
-    );
+    if (config.share && canShare()) share();
+    else lead();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
