@@ -25,12 +25,9 @@ interface SseHubHandle {
   close(): void;
 }
 
-declare global {
-  interface Window {
-    seen: Seen[];
-    sseHub: SseHubHandle;
-  }
-}
+/** What the test pages add to window (other suites declare window.seen differently, so no global declaration). */
+type TabWindow = Omit<Window, 'seen' | 'sseHub'> & { seen: Seen[]; sseHub: SseHubHandle };
+declare const window: TabWindow;
 
 /** Records every sse.* event the tests look at, with the page's clock. */
 const RECORDER = `<script>
@@ -219,10 +216,12 @@ describeWithTools([CHROMIUM_PATH], 'sse.js tab sharing in headless Chromium', ()
 
   test('without Web Locks and BroadcastChannel every tab falls back to its own stream', async () => {
     const withoutApis = (p: Page): Promise<void> =>
-      p.addInitScript(() => {
-        Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
-        delete (window as { BroadcastChannel?: unknown }).BroadcastChannel;
-      });
+      p
+        .addInitScript(() => {
+          Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
+          delete (window as { BroadcastChannel?: unknown }).BroadcastChannel;
+        })
+        .then(() => undefined);
     const tabs = await openTabs(3, page('fallback', 'sse-data="/sse/?channels=all"'), withoutApis);
     await waitFor(() => connections() === 3, { what: 'a connection per tab' });
     expect((await Promise.all(tabs.map(handle))).every((h) => !h.shared && h.leader && h.hasSource)).toBe(true);
