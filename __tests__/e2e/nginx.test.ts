@@ -11,7 +11,7 @@ import { ROOT, startRunserver, type RunningServer } from '../helpers/run-cli';
 import { SseReader, type ParsedEvent } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
 
-const DOC = join(ROOT, 'docs', 'README-browser.md');
+const DOC = join(ROOT, 'README.md');
 const EVENTS = 100;
 const INTERVAL_MS = 20;
 const P99_BUDGET_MS = 50;

@@ -48,7 +48,7 @@ export function fromQuery(options: FromQueryOptions = {}): ChannelResolver {
 /** Decides one extra channel a logged-in user asked for in the query; true adds it. */
 export type AuthorizeExtra = (req: IncomingMessage, channel: string, user: string) => boolean | Promise<boolean>;
 
-/** What a session stream may carry beyond `[username, 'all']` (see docs/README-session.md). */
+/** What a session stream may carry beyond `[username, 'all']` (see the README, "What the query may ask for"). */
 export interface SessionChannelOptions {
   /** Query parameter naming extra channels, comma-separated. Defaults to `channels`. */
   param?: string;
