@@ -2,7 +2,7 @@
 // it into an empty folder, and use it there from CommonJS, ESM and npx; then
 // lint the package with publint and @arethetypeswrong/cli.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,10 +21,27 @@ let app: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sse-hub-pack-'));
   app = join(dir, 'app');
-  // --ignore-scripts: dist/ was just built by the global setup, and `prepare`
-  // would rebuild it under the feet of the CLI suites running alongside.
+  // Pack a full, fresh build (declarations included) made in a copy of the
+  // package, so the CLI suites running alongside never see ROOT/dist rebuilt
+  // under their feet, and stale types in ROOT/dist can't pass for new ones.
+  const pkg = join(dir, 'pkg');
+  mkdirSync(pkg);
+  for (const entry of [
+    'package.json',
+    'README.md',
+    'CHANGELOG.md',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'src',
+    'public',
+    'scripts',
+  ]) {
+    cpSync(join(ROOT, entry), join(pkg, entry), { recursive: true });
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules'), 'dir');
+  await exec(process.execPath, [join(pkg, 'scripts', 'build.mjs')], { cwd: pkg });
   const { stdout } = await exec(NPM, ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], {
-    cwd: ROOT,
+    cwd: pkg,
     env: cleanEnv(),
     maxBuffer: 16 * 1024 * 1024,
   });
