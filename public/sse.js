@@ -192,9 +192,10 @@
    * One message, from this tab's EventSource or from the leader: dropped when
    * its id was already seen (a new leader's replay starts at the newest id
    * *it* saw, which another tab may have passed), else dispatched, and
-   * passed on to the followers when this tab is the leader.
+   * passed on to the followers when it came from this tab's own stream
+   * (`relay`): a message from a leader that has just gone is never sent round again.
    */
-  function receive(eventName, data, id) {
+  function receive(eventName, data, id, relay) {
     if (closed) return;
     if (id) {
       if (seenIds.has(id)) return;
@@ -205,7 +206,7 @@
     }
     var msg = parseData(data);
     dispatch(nameFor(eventName, msg), msg);
-    if (sseHub.leader) post({ k: 'event', name: eventName, data: data, id: id });
+    if (relay && sseHub.leader) post({ k: 'event', name: eventName, data: data, id: id });
   }
 
   /** open, error, stale, live: dispatched here and, from the leader, in every follower. */
@@ -259,7 +260,7 @@
         }
         if (config.events.indexOf(HEARTBEAT_EVENT) === -1) return; // the watchdog's, not the page's
       }
-      receive(event.type || eventName, event.data, id);
+      receive(event.type || eventName, event.data, id, true);
     }
 
     es.addEventListener('open', function () {
@@ -413,7 +414,7 @@
       case 'event':
         // Also when this tab has just become the leader: a message the old one
         // sent last may arrive after the hand-over; receive() drops repeats.
-        receive(m.name, m.data, m.id);
+        receive(m.name, m.data, m.id, false);
         break;
       case 'open':
       case 'error':

@@ -199,6 +199,27 @@ describeWithTools([CHROMIUM_PATH], 'sse.js tab sharing in headless Chromium', ()
     expect(errors.flat()).toEqual([]);
   });
 
+  test('sseHub.close() in the leader hands the stream to another tab and stops that tab only', async () => {
+    const tabs = await openTabs(3, page('close', 'sse-data="/sse/?channels=all"'));
+    await waitFor(() => connections() === 1, { what: 'one shared connection' });
+    await publish(2);
+    await waitMessages(tabs, 2);
+    const leaders = await Promise.all(tabs.map(async (tab) => (await handle(tab)).leader));
+    const leader = tabs[leaders.indexOf(true)]!;
+    const rest = tabs.filter((tab) => tab !== leader);
+    await leader.evaluate(() => window.sseHub.close());
+    await waitFor(async () => (await Promise.all(rest.map(handle))).filter((h) => h.leader).length === 1, {
+      what: 'another tab to lead',
+    });
+    await publish(3, 3);
+    await waitMessages(rest, 5);
+    for (const tab of rest) expect(await messages(tab)).toEqual(expected(5));
+    expect(await messages(leader)).toEqual(expected(2));
+    expect(await handle(leader)).toEqual({ shared: true, leader: false, hasSource: false });
+    await waitFor(() => connections() === 1, { what: 'one connection after close()' });
+    expect(errors.flat()).toEqual([]);
+  });
+
   test('tabs whose stream URLs differ do not share: 2 connections, each gets its own channels', async () => {
     const all = await openTab(page('all', 'sse-data="/sse/?channels=all"'));
     const foo = await openTab(page('foo', 'sse-data="/sse/?channels=all,foo"'));
