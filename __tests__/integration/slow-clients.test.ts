@@ -62,6 +62,9 @@ describeWithTools(['redis-server'], 'slow clients', () => {
       String(EVENTS + 100),
       '--max-buffered-bytes',
       String(MAX_BUFFERED),
+      // One process, so that its RSS is the server's memory.
+      '--workers',
+      '1',
     ]);
     publisher = createHub({ broker: 'redis', redisUrl: redis.url, history: { size: EVENTS + 100, ttl: 600 } });
     await (publisher.broker as RedisBroker).ready();

@@ -346,14 +346,21 @@ export class Hub {
         connection.end('server');
         return false;
       }
+      // Frames may go to the socket directly (Connection), so its 'drain'
+      // counts too; the timer is a backstop, never the pace.
+      const { socket } = res;
       await new Promise<void>((resolve) => {
-        const done = (): void => {
+        const timer = setTimeout(done, 100);
+        function done(): void {
+          clearTimeout(timer);
           res.off('drain', done);
           res.off('close', done);
+          socket?.off('drain', done);
           resolve();
-        };
+        }
         res.on('drain', done);
         res.on('close', done);
+        socket?.on('drain', done);
       });
     }
     return connection.open;
