@@ -14,6 +14,19 @@ export interface ConnectionOptions {
   maxBufferedBytes: number;
 }
 
+/**
+ * The Connection a response carries, so that one shared 'close' listener
+ * serves every stream: an idle stream then costs no closure of its own (issue 6).
+ */
+const CONNECTION = Symbol('sse-hub.connection');
+type StreamResponse = ServerResponse & { [CONNECTION]?: Connection };
+
+/** A socket error (reset by peer) ends the stream; 'close' follows and cleans up. */
+function ignoreError(): void {}
+
+/** One `retry:` preamble per retry value, shared by every stream. */
+const preambles = new Map<number, Buffer>();
+
 /** Ticks shared by every connection of a hub: one timer drives all heartbeats. */
 export interface HeartbeatClock {
   tick: number;
@@ -56,10 +69,12 @@ export class Connection {
     if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1) headers.Connection = 'keep-alive';
     res.writeHead(200, headers);
     res.flushHeaders();
-    res.write(encodePreamble(options.retry));
-    res.once('close', () => this.closed('client'));
-    // A socket error (reset by peer) ends the stream; 'close' follows and cleans up.
-    res.on('error', () => undefined);
+    let preamble = preambles.get(options.retry);
+    if (preamble === undefined) preambles.set(options.retry, (preamble = encodePreamble(options.retry)));
+    res.write(preamble);
+    (res as StreamResponse)[CONNECTION] = this;
+    res.on('close', Connection.onResponseClose);
+    res.on('error', ignoreError);
     // The client may have left before we got here; 'close' has then already fired.
     if (res.destroyed || req.socket.destroyed) this.closed('client');
   }
@@ -98,6 +113,11 @@ export class Connection {
     } else {
       this.res.end();
     }
+  }
+
+  /** The 'close' listener of every stream's response; `this` is the response. */
+  private static onResponseClose(this: StreamResponse): void {
+    this[CONNECTION]?.closed('client');
   }
 
   private closed(reason: CloseReason): void {
