@@ -287,9 +287,10 @@ describeWithTools([CHROMIUM_PATH], 'sse.js heartbeat watchdog in headless Chromi
       expect(errors.flat()).toEqual([]);
     });
 
-    test('with `heartbeat` in sse-events the page also gets sse.heartbeat carrying the interval', async () => {
+    test('heartbeats alone keep the watchdog quiet; with `heartbeat` in sse-events the page gets sse.heartbeat', async () => {
       const tab = await openTab(pageUrl('beats', 'sse-data="/sse/?channels=all" sse-events="heartbeat"'));
-      await waitSeen(tab, 'sse.heartbeat', 2);
+      // 6 heartbeats = 1.8 s, past the watchdog's 2.5 heartbeats: heartbeats alone keep the stream live.
+      await waitSeen(tab, 'sse.heartbeat', 6);
       const beat = await tab.evaluate(() => window.seen.find((e) => e.name === 'sse.heartbeat')!.msg);
       expect(beat).toEqual({ heartbeat: HEARTBEAT, time: expect.any(Number) });
       expect(await tab.evaluate(() => window.sseHub.events)).toEqual(['message', 'heartbeat']);
