@@ -2,7 +2,8 @@
 // if the client holds more than maxBufferedBytes of unsent bytes when the next
 // frame arrives, the connection is ended (SPEC §7 "Slow clients"), and the
 // fan-out loop never waits for 'drain'.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { encodePreamble, PING_FRAME } from './frame.js';
 
 export type CloseReason = 'client' | 'slow' | 'hub-closed' | 'server';
@@ -27,6 +28,61 @@ function ignoreError(): void {}
 /** One `retry:` preamble per retry value, shared by every stream. */
 const preambles = new Map<number, Buffer>();
 
+let lastFrame: Buffer | undefined;
+let lastChunk: Buffer | undefined;
+
+/**
+ * `frame` as one HTTP/1.1 chunk (`<hex length>\r\n<frame>\r\n`). The fan-out
+ * loop hands the same Buffer to every connection, so this is built once per
+ * event, not once per subscriber (STYLE §5).
+ */
+function chunkOf(frame: Buffer): Buffer {
+  if (frame !== lastFrame || lastChunk === undefined) {
+    const head = `${frame.length.toString(16)}\r\n`;
+    const chunk = Buffer.allocUnsafe(head.length + frame.length + 2);
+    chunk.write(head, 0, 'latin1');
+    frame.copy(chunk, head.length);
+    chunk.write('\r\n', head.length + frame.length, 'latin1');
+    lastFrame = frame;
+    lastChunk = chunk;
+  }
+  return lastChunk;
+}
+
+/**
+ * The socket a frame may be written to directly, already chunked: one write per
+ * subscriber instead of OutgoingMessage's cork, three pieces and a nextTick
+ * uncork (issue 6). Only for a plain chunked response that owns its socket and
+ * whose res.write nothing wraps (compression middleware would); else null, and
+ * frames go through res.write.
+ */
+function directSocket(res: ServerResponse): Socket | null {
+  const { socket } = res;
+  if (socket === null || res.write !== ServerResponse.prototype.write) return null;
+  return (res as { chunkedEncoding?: boolean }).chunkedEncoding === true ? socket : null;
+}
+
+/** Sockets corked since the last tick; uncorked together by one nextTick. */
+const corked: Socket[] = [];
+
+function uncorkAll(): void {
+  for (const socket of corked) socket.uncork();
+  corked.length = 0;
+}
+
+/**
+ * Writes `frame` to the socket as one chunk. The socket is corked until the
+ * end of the tick, so events that arrive together (one Redis read) leave in
+ * one syscall per socket, as res.write's own corking would do.
+ */
+function writeDirect(socket: Socket, frame: Buffer): boolean {
+  if (socket.writableCorked === 0) {
+    socket.cork();
+    if (corked.push(socket) === 1) process.nextTick(uncorkAll);
+  }
+  return socket.write(chunkOf(frame));
+}
+
 /** Ticks shared by every connection of a hub: one timer drives all heartbeats. */
 export interface HeartbeatClock {
   tick: number;
@@ -41,6 +97,8 @@ export class Connection {
   /** Heartbeat tick of the last write; see Hub#heartbeat. */
   stamp: number;
   private readonly maxBufferedBytes: number;
+  private readonly socket: Socket | null;
+  private needDrain = false;
   private readonly clock: HeartbeatClock;
   private readonly onClose: (connection: Connection) => void;
 
@@ -75,6 +133,7 @@ export class Connection {
     (res as StreamResponse)[CONNECTION] = this;
     res.on('close', Connection.onResponseClose);
     res.on('error', ignoreError);
+    this.socket = directSocket(res);
     // The client may have left before we got here; 'close' has then already fired.
     if (res.destroyed || req.socket.destroyed) this.closed('client');
   }
@@ -93,7 +152,16 @@ export class Connection {
       this.end('slow');
       return false;
     }
-    this.res.write(frame);
+    if (this.socket === null || frame.length === 0) this.res.write(frame);
+    else if (!writeDirect(this.socket, frame) && !this.needDrain) {
+      // res.write would have flagged this and emitted 'drain' on res once the
+      // socket drained; whoever paces on res (history replay) still gets it.
+      this.needDrain = true;
+      this.socket.once('drain', () => {
+        this.needDrain = false;
+        this.res.emit('drain');
+      });
+    }
     this.stamp = this.clock.tick;
     return true;
   }
