@@ -212,9 +212,9 @@ describeWithTools([CHROMIUM_PATH], 'sse.js heartbeat watchdog in headless Chromi
       await tab.waitForFunction(() => window.sseHub.source !== window.firstSource, undefined, { timeout: 5000 });
       expect(await tab.evaluate(() => window.sseHub.stale)).toBe(true);
 
+      const resumedAt = Date.now();
       server.proc.kill('SIGCONT');
       stopped = false;
-      const resumedAt = Date.now();
       await waitSeen(tab, 'sse.live', 1, 15_000);
       const liveAfter = (await timeOf(tab, 'sse.live')) - resumedAt;
       expect(await tab.evaluate(() => window.sseHub.stale)).toBe(false);
