@@ -88,6 +88,14 @@ export class Hub {
   private readonly subscriptions = new Map<string, Promise<void>>();
   /** Channel → resuming connections holding its live events. */
   private readonly replays = new Map<string, Set<Replay>>();
+  /**
+   * Resumed connections → the newest id their replay wrote. The history read
+   * and the live PUBLISH travel on different Redis connections, so an event
+   * can be in the replay and still arrive live afterwards; such a connection
+   * skips live events up to its floor. Ids arrive in id order (one script
+   * issues the id and publishes), so the first later event clears the floor.
+   */
+  private readonly floors = new Map<Connection, EventIdParts>();
   /** Greatest history id received from the broker (one pubsub connection: arrival order is id order). */
   private lastReceivedId: string | undefined;
   /** Channel → the last id issued when its subscription became live: where a catch-up starts at the latest. */
@@ -230,8 +238,29 @@ export class Hub {
     const set = this.listeners.get(channel);
     if (set === undefined || set.size === 0) return;
     const frame = encodeFrame(event);
+    if (this.floors.size !== 0) {
+      this.deliverPastFloors(set, frame, event);
+      return;
+    }
     let written = 0;
     for (const connection of set) {
+      if (connection.write(frame)) written++;
+    }
+    this.counters.framesWritten += written;
+  }
+
+  /** deliver() while some resumed connections still have a floor: the slow path, short-lived. */
+  private deliverPastFloors(set: Set<Connection>, frame: Buffer, event: SseEvent): void {
+    const parts = parseEventId(event.id);
+    if (parts !== undefined) {
+      for (const [connection, floor] of this.floors) {
+        if (compareIdParts(parts, floor) > 0) this.floors.delete(connection);
+      }
+    }
+    let written = 0;
+    for (const connection of set) {
+      // An event without an sse-hub id is live-only: never part of a replay.
+      if (parts !== undefined && this.floors.has(connection)) continue;
       if (connection.write(frame)) written++;
     }
     this.counters.framesWritten += written;
@@ -323,6 +352,13 @@ export class Hub {
         }
       }
       if (!connection.open) return;
+      if (
+        newest !== undefined &&
+        (this.lastReceivedId === undefined ||
+          compareIdParts(parseEventId(this.lastReceivedId) as EventIdParts, newest) < 0)
+      ) {
+        this.floors.set(connection, newest);
+      }
       for (const channel of channels) this.listenersOf(channel).add(connection);
     } finally {
       for (const channel of channels) {
@@ -444,6 +480,7 @@ export class Hub {
 
   private detach(connection: Connection): void {
     if (!this.connections.delete(connection)) return;
+    this.floors.delete(connection);
     if (connection.closeReason === 'slow') {
       this.counters.slowClientsClosed++;
       this.options.logger.info('closed a slow SSE client', {
