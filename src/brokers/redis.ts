@@ -78,16 +78,17 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
     this.run = (args) => this.client.sendCommand(args);
     // Without 'error' listeners node-redis errors would kill the process.
     this.client.on('error', (err: unknown) => this.logger.debug('redis publisher error', { error: String(err) }));
-    this.subscriber.on('error', (err: unknown) => {
-      this.logger.debug('redis subscriber error', { error: String(err) });
-      this.setHealthy(false);
-    });
-    for (const event of ['end', 'reconnecting'] as const) this.subscriber.on(event, () => this.setHealthy(false));
+    this.subscriber.on('error', (err: unknown) => this.logger.debug('redis subscriber error', { error: String(err) }));
     this.subscriber.on('ready', () => {
       if (this.everReady) this.counters.reconnects++;
       this.everReady = true;
-      this.setHealthy(true);
     });
+    // Health is both connections being ready (see isHealthy); re-read it on
+    // every state change of either, so listeners hear each transition once.
+    for (const client of [this.client, this.subscriber]) {
+      for (const event of ['ready', 'end', 'reconnecting', 'error'] as const)
+        client.on(event, () => this.updateHealth());
+    }
     const connect = (client: RedisClient, role: string): void => {
       client
         .connect()
@@ -97,8 +98,12 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
     connect(this.subscriber, 'subscriber');
   }
 
+  /**
+   * Up when the subscription is — and the publishing connection too, so that
+   * /healthz never says 200 while sendEvent would still reject.
+   */
   isHealthy(): boolean {
-    return this.healthy && this.subscriber.isReady;
+    return this.healthy;
   }
 
   onHealthChange(listener: (healthy: boolean) => void): () => void {
@@ -208,12 +213,12 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.setHealthy(false);
+    this.updateHealth();
     await Promise.all([closeClient(this.client), closeClient(this.subscriber)]);
   }
 
-  private setHealthy(healthy: boolean): void {
-    if (this.closed && healthy) return;
+  private updateHealth(): void {
+    const healthy = !this.closed && this.subscriber.isReady && this.client.isReady;
     if (healthy === this.healthy) return;
     this.healthy = healthy;
     for (const listener of this.healthListeners) listener(healthy);

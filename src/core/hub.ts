@@ -96,6 +96,8 @@ export class Hub {
    * issues the id and publishes), so the first later event clears the floor.
    */
   private readonly floors = new Map<Connection, EventIdParts>();
+  /** The same for the whole hub after a catch-up: live copies of caught-up events are dropped. */
+  private catchUpFloor: EventIdParts | undefined;
   /** Greatest history id received from the broker (one pubsub connection: arrival order is id order). */
   private lastReceivedId: string | undefined;
   /** Channel → the last id issued when its subscription became live: where a catch-up starts at the latest. */
@@ -220,8 +222,18 @@ export class Hub {
   /** An event from the broker: held while catching up after an outage, else delivered. */
   private received(channel: string, event: SseEvent): void {
     this.counters.eventsReceived++;
-    if (this.held !== undefined) this.held.push([channel, event]);
-    else this.deliver(channel, event);
+    if (this.held !== undefined) {
+      this.held.push([channel, event]);
+      return;
+    }
+    if (this.catchUpFloor !== undefined && event.id !== undefined) {
+      const parts = parseEventId(event.id);
+      if (parts !== undefined) {
+        if (compareIdParts(parts, this.catchUpFloor) <= 0) return; // the catch-up delivered it already
+        this.catchUpFloor = undefined;
+      }
+    }
+    this.deliver(channel, event);
   }
 
   /**
@@ -470,9 +482,14 @@ export class Hub {
         this.options.logger.info(`caught up ${missed.length} events missed while the broker was away`);
       for (const [channel, event] of held) {
         const parts = parseEventId(event.id);
-        if (parts === undefined || newest === undefined || compareIdParts(parts, newest) > 0)
+        if (parts === undefined || newest === undefined || compareIdParts(parts, newest) > 0) {
           this.deliver(channel, event);
+          if (parts !== undefined) newest = parts;
+        }
       }
+      // The history read and the live PUBLISH race on two connections: caught-up
+      // events may still arrive live, and must not be delivered twice.
+      if (newest !== undefined) this.catchUpFloor = newest;
       for (const resolve of this.caughtUp) resolve();
       this.caughtUp.clear();
     }
