@@ -19,8 +19,16 @@ export {
   type FromSessionOptions,
   type GetUser,
   type SessionData,
+  type AuthorizeExtra,
+  type SessionChannelOptions,
 } from './http/resolvers.js';
 export type { Authorize } from './http/subscribe.js';
+export {
+  fromSessionCookie,
+  type SessionCookieOptions,
+  type SessionCookieResolver,
+  type SessionKeyReader,
+} from './http/session-cookie.js';
 export { sseProbe, type ProbeOptions, type ProbeHandler } from './http/probe.js';
 
 // Events, channels and their wire formats
@@ -31,7 +39,15 @@ export { encodeFrame } from './core/frame.js';
 export { encodePayload, decodePayload, type DecodedPayload } from './brokers/redis-wire.js';
 
 // Brokers: the interface and the two built in
-export type { Broker, BrokerHealth, BrokerListener } from './core/broker.js';
+export type {
+  Broker,
+  BrokerHealth,
+  BrokerHistory,
+  BrokerListener,
+  HistoryLimits,
+  HistorySnapshot,
+  ChannelHistory,
+} from './core/broker.js';
 export { MemoryBroker } from './brokers/memory.js';
 export { RedisBroker, type RedisBrokerOptions } from './brokers/redis.js';
 
