@@ -1,0 +1,76 @@
+// The README's in-process session example: fromSessionCookie() inside the
+// app, reading connect-redis's store through the app's own node-redis client,
+// re-checks open streams, so logging out ends them (as the CLI does).
+import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import express from 'express';
+import session from 'express-session';
+import { RedisStore } from 'connect-redis';
+import { createClient } from 'redis';
+import { createHub, fromSessionCookie, sseMiddleware, type Hub, type SessionCookieResolver } from '../../src/index';
+import { RedisServer } from '../helpers/redis-server';
+import { describeWithTools } from '../helpers/require-tool';
+import { SseReader } from '../helpers/sse-reader';
+import { waitFor } from '../helpers/wait-for';
+
+describeWithTools(['redis-server'], 'fromSessionCookie in the app process', () => {
+  let redis: RedisServer;
+  let redisClient: ReturnType<typeof createClient>;
+  let hub: Hub;
+  let channels: SessionCookieResolver;
+  let server: http.Server;
+  let url: string;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    redisClient = createClient({ url: redis.url });
+    redisClient.on('error', () => undefined);
+    await redisClient.connect();
+    hub = createHub({ broker: 'memory' });
+    const app = express();
+    app.use(
+      session({
+        store: new RedisStore({ client: redisClient }),
+        secret: 'keyboard cat',
+        resave: false,
+        saveUninitialized: false,
+      }),
+    );
+    app.post('/login/:user', (req, res) => {
+      (req.session as unknown as Record<string, unknown>).user = { username: req.params.user };
+      res.json({ ok: true });
+    });
+    app.post('/logout', (req, res, next) => req.session.destroy((err) => (err ? next(err) : res.json({ ok: true }))));
+    // As the README shows it, with a short re-check so the test runs fast.
+    channels = fromSessionCookie({ secrets: ['keyboard cat'], store: redisClient, recheck: 200 });
+    app.use('/sse', sseMiddleware({ hub, channels }));
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    channels?.close();
+    await hub?.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    await redisClient?.close();
+    await redis?.stop();
+  });
+
+  test('a logged-in user streams [user, all]; logging out ends the open stream and refuses the next', async () => {
+    const login = await fetch(`${url}/login/bob`, { method: 'POST' });
+    const cookie = (login.headers.get('set-cookie') as string).split(';')[0] as string;
+    const reader = await SseReader.open(`${url}/sse/`, { cookie });
+    expect(reader.status).toBe(200);
+    await waitFor(() => hub.stats().connections === 1, { what: "bob's stream" });
+    for (const channel of ['admin', 'bob', 'all']) await hub.sendEvent('message', channel, channel);
+    expect((await reader.waitForEvents(2)).map((e) => e.data)).toEqual(['bob', 'all']);
+
+    await fetch(`${url}/logout`, { method: 'POST', headers: { cookie } });
+    await reader.waitForEnd(3000);
+    const again = await SseReader.open(`${url}/sse/`, { cookie });
+    expect(again.status).toBe(403);
+    again.close();
+  });
+});
