@@ -41,6 +41,15 @@ const SCENARIOS = [
     servers: ['sse-hub', 'sse-hub-2w'],
     baseline: 'sse-hub',
   },
+  {
+    name: 'workers-broadcast-10k',
+    what: 'sse-hub --workers 1 vs 2, one channel, 5 events/s',
+    mode: 'broadcast',
+    conns: k(10000),
+    rate: 5,
+    servers: ['sse-hub', 'sse-hub-2w'],
+    baseline: 'sse-hub',
+  },
 ];
 const SERVERS = {
   baseline: { script: join(here, 'servers', 'baseline.mjs') },
@@ -341,6 +350,12 @@ function printTargets(rows) {
         get('workers-max-1k', 'sse-hub-2w', 'eventsPerSecond'),
         get('workers-max-1k', 'sse-hub', 'eventsPerSecond'),
       ),
+      '',
+      undefined,
+    ],
+    [
+      'workers 2 / 1, broadcast-10k p99',
+      ratio(get('workers-broadcast-10k', 'sse-hub-2w', 'p99Ms'), get('workers-broadcast-10k', 'sse-hub', 'p99Ms')),
       '',
       undefined,
     ],

@@ -11,7 +11,15 @@ describeWithTools(['redis-server', 'gcc'], 'npm run bench -- --smoke', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const out = result.stdout;
-    for (const scenario of ['broadcast-1k', 'broadcast-10k', 'unicast-10k', 'idle-10k', 'max-1k', 'workers-max-1k']) {
+    for (const scenario of [
+      'broadcast-1k',
+      'broadcast-10k',
+      'unicast-10k',
+      'idle-10k',
+      'max-1k',
+      'workers-max-1k',
+      'workers-broadcast-10k',
+    ]) {
       expect(out).toMatch(new RegExp(`^## ${scenario} — \\d+ connections`, 'm'));
     }
     expect(out).toMatch(/^\| server +\| +events\/s \| CPU µs\/event \| +p50 ms \| +p99 ms \| RSS KiB\/conn \|$/m);
