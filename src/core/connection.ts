@@ -83,6 +83,22 @@ function writeDirect(socket: Socket, frame: Buffer): boolean {
   return socket.write(chunkOf(frame));
 }
 
+/**
+ * Sends the head of an event stream at once (SPEC §2): 200, the content type,
+ * no caching or transforming (compression() honours no-transform), no proxy
+ * buffering. Shared by Connection and the doctor's probe, so they never differ.
+ */
+export function writeStreamHead(req: IncomingMessage, res: ServerResponse): void {
+  const headers: Record<string, string> = {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    'X-Accel-Buffering': 'no',
+  };
+  if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1) headers.Connection = 'keep-alive';
+  res.writeHead(200, headers);
+  res.flushHeaders();
+}
+
 /** Ticks shared by every connection of a hub: one timer drives all heartbeats. */
 export interface HeartbeatClock {
   tick: number;
@@ -119,14 +135,7 @@ export class Connection {
     this.onClose = onClose;
     this.closeReason = undefined;
 
-    const headers: Record<string, string> = {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      'X-Accel-Buffering': 'no',
-    };
-    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1) headers.Connection = 'keep-alive';
-    res.writeHead(200, headers);
-    res.flushHeaders();
+    writeStreamHead(req, res);
     let preamble = preambles.get(options.retry);
     if (preamble === undefined) preambles.set(options.retry, (preamble = encodePreamble(options.retry)));
     res.write(preamble);

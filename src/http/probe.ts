@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OptionError } from '../core/errors.js';
 import { positiveInteger } from '../core/options.js';
 import { sendJsonError } from './respond.js';
+import { writeStreamHead } from '../core/connection.js';
 
 /** Event sent `delay` ms after the first bytes; data `{"delay","duration","sent"}` (ms, ms, epoch ms). */
 export const PROBE_EVENT = 'probe';
@@ -53,14 +54,7 @@ export function sseProbe(options: ProbeOptions = {}): ProbeHandler {
       return;
     }
     open++;
-    const headers: Record<string, string> = {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      'X-Accel-Buffering': 'no',
-    };
-    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1) headers.Connection = 'keep-alive';
-    res.writeHead(200, headers);
-    res.flushHeaders();
+    writeStreamHead(req, res);
     // The same shape as a stream's preamble (core/frame.ts encodePreamble).
     res.write(`retry: 3000\n: ${PROBE_COMMENT}\n\n`);
     const info = (extra: object): string => JSON.stringify({ delay, duration, ...extra });
