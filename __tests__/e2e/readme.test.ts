@@ -44,7 +44,10 @@ describe('README', () => {
   });
 
   test('npm start runs sse-runserver with the in-memory broker', async () => {
+    // Its own process group: npm runs the server in a child, and the whole
+    // group must get the signal, or the server outlives the test.
     const proc = spawn('npm', ['start', '--', '--port', '0'], {
+      detached: true,
       cwd: ROOT,
       env: cleanEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -64,9 +67,10 @@ describe('README', () => {
       const res = await fetch(`${match[1]}/healthz`);
       expect(await res.json()).toEqual({ ok: true, broker: 'memory' });
     } finally {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      await exited;
+      // 'close' comes once every process holding its pipes, the server too, has exited.
+      const closed = new Promise((resolve) => proc.once('close', resolve));
+      process.kill(-(proc.pid as number), 'SIGTERM');
+      await closed;
     }
   });
 });
