@@ -1,5 +1,5 @@
 // sendEvent from a model hook: any ORM's "after save" callback can publish.
-// Here a plain class stands in for the model; see examples/django-style for Sequelize-style hooks.
+// Here a plain class stands in for the model; see examples/django-style for a TypeORM afterInsert hook.
 const { sendEvent } = require('sse-hub');
 
 class Comment {
