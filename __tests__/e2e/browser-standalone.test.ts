@@ -1,16 +1,22 @@
 // examples/standalone run as its README says (issue 3 item 7): the real
 // sse-runserver serving the page and the client scripts, the real sse-send
 // publishing, headless Chromium showing the events; the screenshot in the
-// README (docs/standalone.png) is taken here.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+// README (docs/standalone.png) is taken here. It is written there with
+// UPDATE_SCREENSHOTS=1 (so a test run leaves the work tree clean), else to
+// a temp file, and checked to be a PNG either way.
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM_PATH, launchChromium, pageErrors } from '../helpers/chromium';
 import { describeWithTools } from '../helpers/require-tool';
 import { ROOT, runSend, startRunserver, type RunningServer } from '../helpers/run-cli';
 
 const EXAMPLE = join(ROOT, 'examples', 'standalone');
-const SCREENSHOT = join(ROOT, 'docs', 'standalone.png');
+const SCREENSHOT =
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? join(ROOT, 'docs', 'standalone.png')
+    : join(mkdtempSync(join(tmpdir(), 'sse-hub-shot-')), 'standalone.png');
 
 describeWithTools([CHROMIUM_PATH], 'examples/standalone (sse-runserver + sse-send + Chromium)', () => {
   let server: RunningServer | undefined;
@@ -55,8 +61,9 @@ describeWithTools([CHROMIUM_PATH], 'examples/standalone (sse-runserver + sse-sen
       expect(shown[2]).toMatch(/^sse\.message[\s\S]*"text": "Hello from sse-send"/);
       expect(errors).toEqual([]);
 
-      mkdirSync(join(ROOT, 'docs'), { recursive: true });
+      mkdirSync(dirname(SCREENSHOT), { recursive: true });
       await page.screenshot({ path: SCREENSHOT });
+      expect(readFileSync(SCREENSHOT).subarray(1, 4).toString()).toBe('PNG');
     } finally {
       await page.close();
     }
