@@ -1,37 +1,8 @@
 // core/connection.ts with a fake response: headers, preamble, the
 // maxBufferedBytes bound, clean end vs. destroy, and the close callback.
-import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Connection } from '../../src/core/connection';
-
-class FakeResponse extends EventEmitter {
-  status = 0;
-  headers: Record<string, string> = {};
-  chunks: Buffer[] = [];
-  writableLength = 0;
-  destroyed = false;
-  ended = false;
-  writeHead(status: number, headers: Record<string, string>): this {
-    this.status = status;
-    this.headers = headers;
-    return this;
-  }
-  flushHeaders(): void {}
-  write(chunk: Buffer): boolean {
-    this.chunks.push(chunk);
-    return true;
-  }
-  end(): this {
-    this.ended = true;
-    this.emit('close');
-    return this;
-  }
-  destroy(): this {
-    this.destroyed = true;
-    this.emit('close');
-    return this;
-  }
-}
+import { FakeResponse } from '../helpers/fake-response';
 
 function make(options: { minor?: number; gone?: boolean; maxBufferedBytes?: number } = {}) {
   const req = {

@@ -2,7 +2,6 @@
 // frame is built once per event and the very same bytes go to every
 // subscriber; refcounted broker subscriptions; counters back to zero; a
 // closed connection leaves every channel at once; sendEvent validation and timeout.
-import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Broker, BrokerListener } from '../../src/core/broker';
 import { BrokerUnavailableError, ChannelNameError, EventError } from '../../src/core/errors';
@@ -10,6 +9,7 @@ import type { SseEvent } from '../../src/core/event';
 import * as frame from '../../src/core/frame';
 import { Hub } from '../../src/core/hub';
 import { resolveHubOptions, type HubOptions } from '../../src/core/options';
+import { FakeResponse } from '../helpers/fake-response';
 
 class FakeBroker implements Broker {
   readonly name = 'fake';
@@ -40,40 +40,6 @@ class FakeBroker implements Broker {
   }
   emit(channel: string, event: SseEvent): void {
     this.listeners.get(channel)?.(event);
-  }
-}
-
-class FakeResponse extends EventEmitter {
-  status = 0;
-  headers: Record<string, string> = {};
-  chunks: Buffer[] = [];
-  writableLength = 0;
-  ended = false;
-  destroyed = false;
-  headersSent = false;
-  writeHead(status: number, headers: Record<string, string>): this {
-    this.status = status;
-    this.headers = headers;
-    this.headersSent = true;
-    return this;
-  }
-  flushHeaders(): void {}
-  write(chunk: Buffer): boolean {
-    this.chunks.push(chunk);
-    return true;
-  }
-  end(): this {
-    this.ended = true;
-    this.emit('close');
-    return this;
-  }
-  destroy(): this {
-    this.destroyed = true;
-    this.emit('close');
-    return this;
-  }
-  text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
   }
 }
 
