@@ -1,13 +1,14 @@
 // Issue 2 point 3: bad input of every kind gets the SPEC's answer — raw
 // `message` delivery for bad Redis payloads, 400 JSON over HTTP — and the
 // process, its open streams and other channels carry on.
-import { createServer, type SseServer } from '../../src/cli/server';
+import type { SseServer } from '../../src/cli/server';
 import type { RedisBroker } from '../../src/brokers/redis';
 import type { Logger } from '../../src/core/logger';
-import { RedisServer } from '../helpers/redis-server';
+import type { RedisServer } from '../helpers/redis-server';
 import { describeWithTools } from '../helpers/require-tool';
 import { getJson, SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
+import { startRedisSse, type RedisSse } from '../helpers/redis-sse';
 
 describeWithTools(['redis-server'], 'bad input', () => {
   let redis: RedisServer;
@@ -22,15 +23,13 @@ describeWithTools(['redis-server'], 'bad input', () => {
     error: () => undefined,
   };
 
+  let stack: RedisSse;
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    sse = createServer({ hubOptions: { broker: 'redis', redisUrl: redis.url }, logger });
-    base = `http://127.0.0.1:${(await sse.listen(0)).port}`;
-    await (sse.hub.broker as RedisBroker).ready();
+    stack = await startRedisSse({}, { logger });
+    ({ redis, sse, base } = stack);
   });
   afterAll(async () => {
-    await sse.close();
-    await redis.stop();
+    await stack?.stop();
   });
   afterEach(async () => {
     for (const reader of readers) reader.close();

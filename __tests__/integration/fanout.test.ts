@@ -2,12 +2,12 @@
 // channel per process (PUBSUB NUMSUB), counters back to zero, no leaked
 // timers or listeners after 1000 connect/disconnect cycles, one event to
 // 1000 subscribers, and a closed connection leaves all its channels at once.
-import { createServer, type SseServer } from '../../src/cli/server';
-import type { RedisBroker } from '../../src/brokers/redis';
-import { RedisServer } from '../helpers/redis-server';
+import type { SseServer } from '../../src/cli/server';
+import type { RedisServer } from '../helpers/redis-server';
 import { describeWithTools } from '../helpers/require-tool';
 import { SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
+import { startRedisSse, type RedisSse } from '../helpers/redis-sse';
 
 const N = 1000;
 
@@ -17,15 +17,13 @@ describeWithTools(['redis-server'], 'fan-out and reference counting', () => {
   let base: string;
   let readers: SseReader[] = [];
 
+  let stack: RedisSse;
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    sse = createServer({ hubOptions: { broker: 'redis', redisUrl: redis.url } });
-    base = `http://127.0.0.1:${(await sse.listen(0)).port}`;
-    await (sse.hub.broker as RedisBroker).ready();
+    stack = await startRedisSse();
+    ({ redis, sse, base } = stack);
   });
   afterAll(async () => {
-    await sse.close();
-    await redis.stop();
+    await stack?.stop();
   });
   afterEach(async () => {
     for (const r of readers) r.close();

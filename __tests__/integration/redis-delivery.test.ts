@@ -4,12 +4,12 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { EventSource } from 'eventsource';
-import { createServer, type SseServer } from '../../src/cli/server';
-import type { RedisBroker } from '../../src/brokers/redis';
-import { RedisServer } from '../helpers/redis-server';
+import type { SseServer } from '../../src/cli/server';
+import type { RedisServer } from '../helpers/redis-server';
 import { describeWithTools } from '../helpers/require-tool';
 import { SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
+import { startRedisSse, type RedisSse } from '../helpers/redis-sse';
 
 const run = promisify(execFile);
 
@@ -20,16 +20,13 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis wire format end to end',
   let readers: SseReader[] = [];
   let sources: EventSource[] = [];
 
+  let stack: RedisSse;
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    sse = createServer({ hubOptions: { broker: 'redis', redisUrl: redis.url } });
-    const address = await sse.listen(0);
-    base = `http://127.0.0.1:${address.port}`;
-    await (sse.hub.broker as RedisBroker).ready();
+    stack = await startRedisSse();
+    ({ redis, sse, base } = stack);
   });
   afterAll(async () => {
-    await sse.close();
-    await redis.stop();
+    await stack?.stop();
   });
   afterEach(async () => {
     for (const reader of readers) reader.close();
