@@ -68,6 +68,9 @@ interface Replay {
 /** Events held while the hub catches up after a broker outage. */
 type Held = [channel: string, event: SseEvent][];
 
+/** Sub-ticks per half heartbeat over which heartbeat checks are spread. */
+const HEARTBEAT_SLICES = 8;
+
 /** Replay gives up on a resuming connection (it reconnects) once this many live events wait behind it. */
 const MAX_HELD_EVENTS = 10_000;
 
@@ -77,7 +80,10 @@ export class Hub {
   private readonly listeners = new Map<string, Set<Connection>>();
   private readonly connections = new Set<Connection>();
   private readonly clock: HeartbeatClock = { tick: 0 };
-  private heartbeatCache: { tick: number; frame: Buffer } | undefined;
+  private heartbeatCache: { pass: number; frame: Buffer } | undefined;
+  /** Connections by heartbeat slice: each sub-tick checks one slice (see heartbeat()). */
+  private readonly slices: Set<Connection>[] = Array.from({ length: HEARTBEAT_SLICES }, () => new Set());
+  private nextSlice = 0;
   private readonly heartbeatTimer: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
   private counters = { eventsReceived: 0, framesWritten: 0, slowClientsClosed: 0, eventsReplayed: 0, gapsSent: 0 };
@@ -120,10 +126,13 @@ export class Hub {
         broker.onHealthChange((healthy) => (healthy ? this.catchUp() : this.holdBrokerEvents()));
       }
     }
-    // One timer for every connection, ticking at half the heartbeat: a stream
-    // not written to for one full tick is pinged, so no stream is silent for
-    // as long as `heartbeat` ms.
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(1, Math.floor(options.heartbeat / 2)));
+    // One timer for every connection. Each connection is checked every half
+    // heartbeat and pinged when nothing was written to it since its last
+    // check, so no stream is silent for as long as `heartbeat` ms; the checks
+    // are spread over HEARTBEAT_SLICES sub-ticks so that 10k idle streams are
+    // not all written in one burst that delays live events.
+    const subTick = Math.max(1, Math.floor(options.heartbeat / 2 / HEARTBEAT_SLICES));
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), subTick);
     this.heartbeatTimer.unref();
   }
 
@@ -154,6 +163,7 @@ export class Hub {
     const connection = new Connection(req, res, channels, this.options, this.clock, (c) => this.detach(c));
     if (!connection.open) return connection; // the client left during writeHead
     this.connections.add(connection);
+    (this.slices[this.nextSlice++ % HEARTBEAT_SLICES] as Set<Connection>).add(connection);
     // heartbeatEvent: the first event tells the page the interval (issue 7).
     if (this.options.heartbeatEvent) connection.write(this.heartbeatFrame());
     if (this.history !== undefined && options.lastEventId !== undefined) {
@@ -497,6 +507,7 @@ export class Hub {
 
   private detach(connection: Connection): void {
     if (!this.connections.delete(connection)) return;
+    for (const slice of this.slices) slice.delete(connection);
     this.floors.delete(connection);
     if (connection.closeReason === 'slow') {
       this.counters.slowClientsClosed++;
@@ -548,18 +559,26 @@ export class Hub {
   }
 
   private heartbeat(): void {
+    // Writes after this sub-tick are stamped tick + 1; a connection of this
+    // slice was last checked HEARTBEAT_SLICES sub-ticks ago, so a stamp of at
+    // most tick - HEARTBEAT_SLICES means nothing was written since.
     const tick = this.clock.tick++;
+    const slice = this.slices[tick % HEARTBEAT_SLICES] as Set<Connection>;
     let frame: Buffer | undefined;
-    for (const connection of this.connections) {
-      if (connection.stamp < tick) connection.write((frame ??= this.heartbeatFrame()));
+    for (const connection of slice) {
+      if (connection.stamp <= tick - HEARTBEAT_SLICES) connection.write((frame ??= this.heartbeatFrame()));
     }
   }
 
-  /** `: ping`, or with heartbeatEvent the `heartbeat` event: built at most once per tick, shared by all. */
+  /**
+   * `: ping`, or with heartbeatEvent the `heartbeat` event: built at most once
+   * per pass over all slices (half a heartbeat), shared by every connection.
+   */
   private heartbeatFrame(): Buffer {
     if (!this.options.heartbeatEvent) return PING_FRAME;
-    if (this.heartbeatCache?.tick !== this.clock.tick) {
-      this.heartbeatCache = { tick: this.clock.tick, frame: encodeHeartbeatEvent(this.options.heartbeat, Date.now()) };
+    const pass = Math.floor(this.clock.tick / HEARTBEAT_SLICES);
+    if (this.heartbeatCache?.pass !== pass) {
+      this.heartbeatCache = { pass, frame: encodeHeartbeatEvent(this.options.heartbeat, Date.now()) };
     }
     return this.heartbeatCache.frame;
   }
