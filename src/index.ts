@@ -58,7 +58,10 @@ export {
   EventError,
   OptionError,
   BrokerUnavailableError,
+  SessionStoreUnavailableError,
   HttpError,
+  SseHubTypeError,
+  UsageError,
   isSseHubError,
   type SseHubErrorCode,
 } from './core/errors.js';

@@ -6,7 +6,9 @@ import {
   HttpError,
   isSseHubError,
   OptionError,
+  SessionStoreUnavailableError,
   SseHubError,
+  UsageError,
 } from '../../src/core/errors';
 
 test('ChannelNameError: a TypeError, status 400, default and custom codes', () => {
@@ -43,6 +45,39 @@ test('HttpError carries its status and code', () => {
     code: 'SSE_ERR_FORBIDDEN',
   });
   expect(new HttpError(400, 'bad').code).toBe('SSE_ERR_BAD_REQUEST');
+});
+
+test('HttpError takes a distinct code from its status when none is given', () => {
+  expect(new HttpError(401, 'x').code).toBe('SSE_ERR_UNAUTHORIZED');
+  expect(new HttpError(403, 'x').code).toBe('SSE_ERR_FORBIDDEN');
+  expect(new HttpError(405, 'x').code).toBe('SSE_ERR_METHOD_NOT_ALLOWED');
+  expect(new HttpError(413, 'x').code).toBe('SSE_ERR_PAYLOAD_TOO_LARGE');
+  expect(new HttpError(415, 'x').code).toBe('SSE_ERR_UNSUPPORTED_MEDIA_TYPE');
+});
+
+test('one root: every error is an SseHubError; input errors stay TypeErrors, the rest do not', () => {
+  const input = [new ChannelNameError('x'), new EventError('x'), new OptionError('x'), new UsageError('x')];
+  const operational = [
+    new BrokerUnavailableError('redis', 'x'),
+    new SessionStoreUnavailableError('x'),
+    new HttpError(403, 'x'),
+    new SseHubError('SSE_ERR_HUB_CLOSED', 'x', 503),
+  ];
+  for (const err of [...input, ...operational]) expect(err).toBeInstanceOf(SseHubError);
+  for (const err of input) expect(err).toBeInstanceOf(TypeError);
+  for (const err of operational) expect(err).not.toBeInstanceOf(TypeError);
+  // Subclass checks stay exact.
+  expect(new EventError('x')).not.toBeInstanceOf(ChannelNameError);
+  expect(new HttpError(403, 'x')).not.toBeInstanceOf(BrokerUnavailableError);
+  expect(new TypeError('x')).not.toBeInstanceOf(SseHubError);
+});
+
+test('a session store outage has its own code, not the broker one', () => {
+  expect(new SessionStoreUnavailableError('down')).toMatchObject({
+    name: 'SessionStoreUnavailableError',
+    code: 'SSE_ERR_SESSION_STORE_UNAVAILABLE',
+    status: 503,
+  });
 });
 
 test('isSseHubError recognises all of them and nothing else', () => {

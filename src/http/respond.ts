@@ -36,7 +36,7 @@ export function sendJsonError(
 
 /** HTTP status of an error sse-hub raised on purpose, or undefined for anything else. */
 export function statusOf(err: unknown): number | undefined {
-  return isSseHubError(err) && 'status' in err && typeof err.status === 'number' ? err.status : undefined;
+  return isSseHubError(err) ? err.status : undefined;
 }
 
 /** Answers an error: its own status and message when it is ours, else a logged 500. */

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { parseCookie } from 'cookie';
 import { unsign } from 'cookie-signature';
 import type { Connection } from '../core/connection.js';
-import { BrokerUnavailableError, HttpError, OptionError } from '../core/errors.js';
+import { HttpError, OptionError, SessionStoreUnavailableError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import {
   channelsForUser,
@@ -229,21 +229,20 @@ export function parseSession(raw: unknown, now = Date.now()): SessionData | unde
 
 async function readKeys(store: SessionKeyReader, keys: string[], timeoutMs: number): Promise<readonly unknown[]> {
   if (!store.isReady) {
-    throw new BrokerUnavailableError('redis', 'the session store (redis) is not reachable; cannot check the login');
+    throw new SessionStoreUnavailableError('the session store (redis) is not reachable; cannot check the login');
   }
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () =>
-        reject(new BrokerUnavailableError('redis', `the session store (redis) did not answer within ${timeoutMs} ms`)),
+      () => reject(new SessionStoreUnavailableError(`the session store (redis) did not answer within ${timeoutMs} ms`)),
       timeoutMs,
     );
   });
   try {
     return await Promise.race([store.mGet(keys), timeout]);
   } catch (err) {
-    if (err instanceof BrokerUnavailableError) throw err;
-    throw new BrokerUnavailableError('redis', `the session store (redis) failed: ${(err as Error).message}`, {
+    if (err instanceof SessionStoreUnavailableError) throw err;
+    throw new SessionStoreUnavailableError(`the session store (redis) failed: ${(err as Error).message}`, {
       cause: err,
     });
   } finally {
