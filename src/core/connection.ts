@@ -99,10 +99,17 @@ export function writeStreamHead(req: IncomingMessage, res: ServerResponse): void
   res.flushHeaders();
 }
 
-/** Ticks shared by every connection of a hub: one timer drives all heartbeats. */
-export interface HeartbeatClock {
+/**
+ * The heartbeat's sub-tick counter, shared by every connection of a hub
+ * (core/heartbeat.ts advances it). Not a clock: it only orders writes against
+ * heartbeat checks.
+ */
+export interface HeartbeatTicks {
   tick: number;
 }
+
+/** Pacing gives the client this long to drain before it looks again; a backstop, never the pace. */
+const DRAIN_BACKSTOP_MS = 100;
 
 export class Connection {
   readonly channels: readonly string[];
@@ -110,12 +117,12 @@ export class Connection {
   readonly res: ServerResponse;
   /** Why the connection ended, once it has. */
   closeReason: CloseReason | undefined;
-  /** Heartbeat tick of the last write; see Hub#heartbeat. */
-  stamp: number;
+  /** Heartbeat sub-tick of the last write; see core/heartbeat.ts. */
+  lastWriteTick: number;
   private readonly maxBufferedBytes: number;
   private readonly socket: Socket | null;
   private needDrain = false;
-  private readonly clock: HeartbeatClock;
+  private readonly ticks: HeartbeatTicks;
   private readonly onClose: (connection: Connection) => void;
 
   constructor(
@@ -123,15 +130,15 @@ export class Connection {
     res: ServerResponse,
     channels: readonly string[],
     options: ConnectionOptions,
-    clock: HeartbeatClock,
+    ticks: HeartbeatTicks,
     onClose: (connection: Connection) => void,
   ) {
     this.req = req;
     this.res = res;
     this.channels = channels;
     this.maxBufferedBytes = options.maxBufferedBytes;
-    this.clock = clock;
-    this.stamp = clock.tick;
+    this.ticks = ticks;
+    this.lastWriteTick = ticks.tick;
     this.onClose = onClose;
     this.closeReason = undefined;
 
@@ -171,8 +178,45 @@ export class Connection {
         this.res.emit('drain');
       });
     }
-    this.stamp = this.clock.tick;
+    this.lastWriteTick = this.ticks.tick;
     return true;
+  }
+
+  /** Bytes written but not yet taken by the client (the socket's queue included). */
+  get unsentBytes(): number {
+    return this.res.writableLength;
+  }
+
+  /**
+   * True while more than half of maxBufferedBytes waits unsent: whoever writes
+   * at the client's pace (a history replay) pauses until whenWritable() resolves.
+   */
+  get congested(): boolean {
+    return this.closeReason === undefined && this.res.writableLength > this.maxBufferedBytes / 2;
+  }
+
+  /**
+   * Resolves at the next 'drain' of the response or of its socket (frames may
+   * go to the socket directly), when the stream closes, or after 100 ms at the
+   * latest. The caller checks `congested` again: one wake-up, not a promise
+   * that the buffer is empty.
+   */
+  whenWritable(): Promise<void> {
+    const { res } = this;
+    const socket = res.socket;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, DRAIN_BACKSTOP_MS);
+      function done(): void {
+        clearTimeout(timer);
+        res.off('drain', done);
+        res.off('close', done);
+        socket?.off('drain', done);
+        resolve();
+      }
+      res.on('drain', done);
+      res.on('close', done);
+      socket?.on('drain', done);
+    });
   }
 
   /** Sends the heartbeat comment. */

@@ -1,0 +1,184 @@
+// Hub-wide catch-up after a broker outage: while the broker is down its events
+// are queued; once it is back, every listened channel's history since the last
+// event received is delivered in id order, then the queue. Invariant: each
+// event reaches the listeners exactly once and in id order across the outage.
+import type { BrokerHistory, HistoryLimits } from './broker.js';
+import type { SseEvent } from './event.js';
+import { compareIds, maxId, parseEventId, type EventIdParts } from './history.js';
+import { IdFloors, isNewer, readHistoryWithRetry } from './history-read.js';
+import type { Logger } from './logger.js';
+
+/** What catch-up needs from the hub; not the hub itself. */
+export interface CatchUpPort {
+  /** Channels with local listeners: the ones to catch up. */
+  listenedChannels(): Iterable<string>;
+  /** The greatest history id received live (one pub/sub connection: arrival order is id order). */
+  lastReceivedId(): string | undefined;
+  /** Fans one event out to the channel's listeners. */
+  deliver(channel: string, event: SseEvent, id: EventIdParts | undefined): void;
+  /** Whether the broker's subscription connection is up. */
+  brokerHealthy(): boolean;
+  /** True once the hub is closing. */
+  closed(): boolean;
+}
+
+/** Broker events that arrived during an outage, with their parsed ids. */
+interface OutageQueue {
+  channels: string[];
+  events: SseEvent[];
+  ids: (EventIdParts | undefined)[];
+}
+
+/** The only key of the hub-wide floor. */
+const HUB = 'hub';
+
+export class CatchUp {
+  private readonly port: CatchUpPort;
+  private readonly history: BrokerHistory;
+  private readonly limits: HistoryLimits;
+  private readonly logger: Logger;
+  /** Set while the broker is down or the hub is catching up; broker events wait here. */
+  private outageQueue: OutageQueue | undefined;
+  /** Channel → the last id issued when its subscription became live: where its catch-up starts at the latest. */
+  private readonly startIds = new Map<string, string>();
+  /** Live copies of caught-up events are dropped (the read and the PUBLISH race). */
+  private readonly floor = new IdFloors<typeof HUB>();
+  private running: Promise<void> | undefined;
+  private runAgain = false;
+  /** Resolved when a catch-up completes or the hub closes (resuming connections wait on it). */
+  private readonly waiters = new Set<() => void>();
+  /** Events delivered from history by catch-ups. */
+  eventsCaughtUp = 0;
+
+  constructor(port: CatchUpPort, history: BrokerHistory, limits: HistoryLimits, logger: Logger) {
+    this.port = port;
+    this.history = history;
+    this.limits = limits;
+    this.logger = logger;
+  }
+
+  /** True while broker events are queued (the broker is down, or the hub is catching up). */
+  get queueing(): boolean {
+    return this.outageQueue !== undefined;
+  }
+
+  /**
+   * Takes a broker event when it must not be delivered now: queued during an
+   * outage, or dropped as the live copy of a caught-up event. False: deliver it.
+   */
+  intercept(channel: string, event: SseEvent, id: EventIdParts | undefined): boolean {
+    const queue = this.outageQueue;
+    if (queue !== undefined) {
+      queue.channels.push(channel);
+      queue.events.push(event);
+      queue.ids.push(id);
+      return true;
+    }
+    if (this.floor.size !== 0 && id !== undefined) {
+      this.floor.pass(id);
+      return this.floor.drops(HUB);
+    }
+    return false;
+  }
+
+  /** The broker went down: queue its events until the hub has caught up. */
+  brokerDown(): void {
+    this.outageQueue ??= { channels: [], events: [], ids: [] };
+  }
+
+  /** The broker is back: catch up (again, if a catch-up is already running). */
+  brokerUp(): void {
+    if (this.outageQueue === undefined || this.port.closed()) return;
+    if (this.running !== undefined) {
+      this.runAgain = true;
+      return;
+    }
+    this.running = this.run().finally(() => {
+      this.running = undefined;
+      if (this.runAgain) {
+        this.runAgain = false;
+        this.brokerUp();
+      }
+    });
+  }
+
+  /** Resolves when the current catch-up completes or the hub closes; check `queueing` again after. */
+  whenCaughtUp(): Promise<void> {
+    return new Promise<void>((resolve) => this.waiters.add(resolve));
+  }
+
+  /**
+   * `channel`'s broker subscription is being made: once it is live, note the
+   * last id issued, since every later event reaches the subscription.
+   */
+  subscribing(channel: string, subscribed: Promise<void>, stillListened: () => boolean): void {
+    if (this.outageQueue !== undefined) return;
+    void subscribed
+      .then(() => this.history.readHistory(new Map(), this.limits))
+      .then((snapshot) => {
+        if (stillListened()) this.startIds.set(channel, snapshot.lastId);
+      })
+      .catch(() => undefined);
+  }
+
+  unsubscribed(channel: string): void {
+    this.startIds.delete(channel);
+  }
+
+  /** The hub closes: nobody waits any more. */
+  close(): void {
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const resolve of this.waiters) resolve();
+    this.waiters.clear();
+  }
+
+  /** Reads what every listened channel missed, delivers it, then the queue newer than it. */
+  private async run(): Promise<void> {
+    const { port } = this;
+    const keepTrying = (): boolean => this.outageQueue !== undefined && !port.closed() && port.brokerHealthy();
+    while (keepTrying()) {
+      const snapshot = await readHistoryWithRetry(
+        () => this.history.readHistory(this.startPoints(), this.limits),
+        keepTrying,
+        (err) => this.logger.debug('could not catch up from history; retrying', { error: String(err) }),
+      );
+      if (snapshot === undefined || !port.brokerHealthy()) return; // down again: keep queueing; the next recovery retries
+      const missed: [string, SseEvent][] = [];
+      for (const [channel, kept] of snapshot.channels) for (const event of kept.events) missed.push([channel, event]);
+      missed.sort((a, b) => compareIds(a[1].id as string, b[1].id as string));
+      const queue = this.outageQueue as OutageQueue;
+      this.outageQueue = undefined;
+      let newest: EventIdParts | undefined;
+      for (const [channel, event] of missed) {
+        newest = parseEventId(event.id);
+        port.deliver(channel, event, newest);
+      }
+      this.eventsCaughtUp += missed.length;
+      if (missed.length > 0) this.logger.info(`caught up ${missed.length} events missed while the broker was away`);
+      for (let i = 0; i < queue.events.length; i++) {
+        const id = queue.ids[i];
+        if (isNewer(id, newest)) {
+          port.deliver(queue.channels[i] as string, queue.events[i] as SseEvent, id);
+          if (id !== undefined) newest = id;
+        }
+      }
+      if (newest !== undefined) this.floor.set(HUB, newest);
+      this.wake();
+    }
+  }
+
+  /** Per listened channel, the id to read after: the later of its start id and the last id received. */
+  private startPoints(): Map<string, string> {
+    const after = new Map<string, string>();
+    const lastReceived = this.port.lastReceivedId();
+    for (const channel of this.port.listenedChannels()) {
+      let from = this.startIds.get(channel);
+      if (lastReceived !== undefined) from = from === undefined ? lastReceived : maxId(from, lastReceived);
+      if (from !== undefined) after.set(channel, from);
+    }
+    return after;
+  }
+}

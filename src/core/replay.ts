@@ -1,0 +1,188 @@
+// Resuming one connection from its Last-Event-ID: it is subscribed live first
+// and its live events queue behind the replay; then history after the id, then
+// the queued events newer than the replay, then it joins the listeners.
+// Invariant: nothing is missed and nothing repeats, across that hand-over too.
+import type { BrokerHistory, HistoryLimits } from './broker.js';
+import type { Connection } from './connection.js';
+import type { SseEvent } from './event.js';
+import { encodeFrame } from './frame.js';
+import { compareIdParts, compareIds, gapEvent, NEWEST_ID, parseEventId, type EventIdParts } from './history.js';
+import { IdFloors, isNewer, readHistoryWithRetry } from './history-read.js';
+import type { Logger } from './logger.js';
+
+/** What a replay needs from the hub; not the hub itself. */
+export interface ReplayPort {
+  /** Subscribes `channel` at the broker if nobody has (without listening); resolves once live events flow. */
+  subscribe(channel: string): Promise<void>;
+  /** Makes `connection` a listener of `channel`: from now on the fan-out writes to it. */
+  listen(connection: Connection, channel: string): void;
+  /** Drops `channel`'s broker subscription if nobody listens or resumes on it any more. */
+  release(channel: string): void;
+  /** The greatest history id received live, if any. */
+  lastReceivedId(): EventIdParts | undefined;
+  /** While the hub queues broker events after an outage: resolves when that may have ended. */
+  whenCaughtUp(): Promise<void> | undefined;
+  /** True once the hub is closing. */
+  closed(): boolean;
+}
+
+/** Replay gives up on a resuming connection (it reconnects) once this many live events wait behind it. */
+export const MAX_QUEUED_EVENTS = 10_000;
+
+/** A connection being resumed: its live events wait here until its replay is written. */
+interface Resume {
+  connection: Connection;
+  queued: SseEvent[];
+  /** The parsed id of each queued event (parsed once, in the hub). */
+  queuedIds: (EventIdParts | undefined)[];
+}
+
+export interface ReplayOptions {
+  history: BrokerHistory;
+  limits: HistoryLimits;
+  logger: Logger;
+}
+
+export class Replays {
+  /**
+   * Resumed connections → the newest id their replay wrote: the fan-out skips
+   * live copies at or below it (the history read and the live PUBLISH race).
+   */
+  readonly floors = new IdFloors<Connection>();
+  /** Events written from history to resuming connections. */
+  eventsReplayed = 0;
+  /** `gap` events sent: a client asked for history that is no longer kept. */
+  gapsSent = 0;
+  private readonly port: ReplayPort;
+  private readonly options: ReplayOptions;
+  /** Channel → resuming connections queueing its live events. */
+  private readonly resuming = new Map<string, Set<Resume>>();
+
+  constructor(port: ReplayPort, options: ReplayOptions) {
+    this.port = port;
+    this.options = options;
+  }
+
+  /** True while some connection resumes on `channel` (its broker subscription must stay). */
+  isResuming(channel: string): boolean {
+    return this.resuming.has(channel);
+  }
+
+  /** Queues a live event for every connection resuming on `channel`: once per event per resume, never per listener. */
+  queue(channel: string, event: SseEvent, id: EventIdParts | undefined): void {
+    if (this.resuming.size === 0) return;
+    const resumes = this.resuming.get(channel);
+    if (resumes === undefined) return;
+    for (const resume of resumes) {
+      resume.queued.push(event);
+      resume.queuedIds.push(id);
+    }
+  }
+
+  /** A connection closed: it drops no more copies. */
+  forget(connection: Connection): void {
+    this.floors.delete(connection);
+  }
+
+  /**
+   * Resumes `connection` from `lastEventId`: subscribe live first and queue
+   * its events, read history after the id in one atomic read, write a `gap`
+   * event per channel whose history no longer reaches back, then the missed
+   * events in id order, then the queued events newer than the replay.
+   */
+  async resume(connection: Connection, lastEventId: string): Promise<void> {
+    const { port } = this;
+    const { history, limits, logger } = this.options;
+    const resume: Resume = { connection, queued: [], queuedIds: [] };
+    const { channels } = connection;
+    const subscribed = channels.map((channel) => {
+      const settled = port.subscribe(channel);
+      let set = this.resuming.get(channel);
+      if (set === undefined) this.resuming.set(channel, (set = new Set()));
+      set.add(resume);
+      return settled;
+    });
+    const asked = parseEventId(lastEventId);
+    const after = new Map(channels.map((channel) => [channel, asked === undefined ? NEWEST_ID : lastEventId]));
+    try {
+      await Promise.all(subscribed);
+      const snapshot = await readHistoryWithRetry(
+        () => history.readHistory(after, limits),
+        () => connection.open && resume.queued.length <= MAX_QUEUED_EVENTS,
+        (err) => logger.debug('could not read history for a resuming client; retrying', { error: String(err) }),
+      );
+      // Events the hub itself still has to catch up on must reach this
+      // queue, not slip behind the connection once it listens.
+      for (let wait = port.whenCaughtUp(); wait !== undefined && connection.open && !port.closed();) {
+        await wait;
+        wait = port.whenCaughtUp();
+      }
+      if (!connection.open) return;
+      if (snapshot === undefined) {
+        connection.end('server'); // too much waited behind it: it reconnects with the same id
+        return;
+      }
+      let newest: EventIdParts | undefined = asked;
+      const replayed: SseEvent[] = [];
+      for (const channel of channels) {
+        const kept = snapshot.channels.get(channel);
+        if (kept === undefined) continue;
+        if (asked === undefined || compareIds(lastEventId, kept.horizon) < 0) {
+          this.gapsSent++;
+          connection.write(encodeFrame(gapEvent(channel, lastEventId, kept.oldestId)));
+        }
+        replayed.push(...kept.events);
+      }
+      replayed.sort((a, b) => compareIds(a.id as string, b.id as string));
+      // The replay may be far larger than maxBufferedBytes: write it at the
+      // client's pace (live events keep queueing meanwhile).
+      for (const event of replayed) {
+        if (!(await this.paced(resume))) return;
+        connection.write(encodeFrame(event));
+        newest = parseEventId(event.id);
+        this.eventsReplayed++;
+      }
+      // Then the queued events newer than the replay. The loop re-reads the
+      // queue after every pause, and from its last check to joining the
+      // listeners nothing awaits, so no event can fall in between.
+      for (let i = 0; i < resume.queued.length; i++) {
+        const id = resume.queuedIds[i];
+        if (isNewer(id, newest)) {
+          if (!(await this.paced(resume))) return;
+          connection.write(encodeFrame(resume.queued[i] as SseEvent));
+          if (id !== undefined) newest = id;
+        }
+      }
+      if (!connection.open) return;
+      const lastReceived = port.lastReceivedId();
+      if (newest !== undefined && (lastReceived === undefined || compareIdParts(lastReceived, newest) < 0)) {
+        this.floors.set(connection, newest);
+      }
+      for (const channel of channels) port.listen(connection, channel);
+    } finally {
+      for (const channel of channels) {
+        const set = this.resuming.get(channel);
+        set?.delete(resume);
+        if (set?.size === 0) this.resuming.delete(channel);
+        if (!connection.open) port.release(channel);
+      }
+    }
+  }
+
+  /**
+   * Waits while the connection is congested. False when it closed, or when
+   * too many live events piled up behind it (it is ended and reconnects from
+   * where it got to).
+   */
+  private async paced(resume: Resume): Promise<boolean> {
+    const { connection } = resume;
+    while (connection.congested) {
+      if (resume.queued.length > MAX_QUEUED_EVENTS) {
+        connection.end('server');
+        return false;
+      }
+      await connection.whenWritable();
+    }
+    return connection.open;
+  }
+}
