@@ -1,0 +1,53 @@
+// core/history-read.ts: the backoff of failed reads, the retrying read, and
+// the id floor shared by replay and catch-up.
+import { IdFloors, isNewer, readBackoffMs, readHistoryWithRetry } from '../../src/core/history-read';
+import { parseEventId, type EventIdParts } from '../../src/core/history';
+
+const id = (text: string): EventIdParts => parseEventId(text) as EventIdParts;
+
+test('backoff doubles from 100 ms and stays at 2 s', () => {
+  expect([0, 1, 2, 3, 4, 5, 10].map(readBackoffMs)).toEqual([100, 200, 400, 800, 1600, 2000, 2000]);
+});
+
+test('a read is retried while keepTrying() holds, and gives up (undefined) when it stops', async () => {
+  let calls = 0;
+  const errors: unknown[] = [];
+  let keep = true;
+  const read = (): Promise<never> => {
+    calls++;
+    if (calls === 2) keep = false;
+    return Promise.reject(new Error('down'));
+  };
+  await expect(
+    readHistoryWithRetry(
+      read,
+      () => keep,
+      (e) => errors.push(e),
+    ),
+  ).resolves.toBeUndefined();
+  expect(calls).toBe(2);
+  expect(errors).toHaveLength(2);
+});
+
+test('isNewer: strictly after the newest written; an event without an sse-hub id is always new', () => {
+  expect(isNewer(id('5-2'), id('5-1'))).toBe(true);
+  expect(isNewer(id('5-1'), id('5-1'))).toBe(false);
+  expect(isNewer(id('4-9'), id('5-1'))).toBe(false);
+  expect(isNewer(undefined, id('5-1'))).toBe(true);
+  expect(isNewer(id('1-0'), undefined)).toBe(true);
+});
+
+test('IdFloors: each key drops copies at or below its floor until a newer id passes it', () => {
+  const floors = new IdFloors<string>();
+  floors.set('x', id('5-3'));
+  floors.set('y', id('5-1'));
+  floors.pass(id('5-2'));
+  expect(floors.drops('x')).toBe(true);
+  expect(floors.drops('y')).toBe(false);
+  expect(floors.size).toBe(1);
+  floors.pass(id('5-3'));
+  expect(floors.drops('x')).toBe(true); // at the floor: still a copy
+  floors.pass(id('5-4'));
+  expect(floors.drops('x')).toBe(false);
+  expect(floors.size).toBe(0);
+});

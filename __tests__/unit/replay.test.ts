@@ -1,0 +1,224 @@
+// core/replay.ts with a fake history capability, a fake hub port and fake
+// responses: the gap event, replay in id order across channels, live events
+// queued during the read written once and after it, the per-connection floor,
+// read retries, pacing at the client's pace, and the bounds that end a replay.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Connection } from '../../src/core/connection';
+import { parseEventId, type EventIdParts } from '../../src/core/history';
+import { MAX_QUEUED_EVENTS, Replays, type ReplayPort } from '../../src/core/replay';
+import { silentLogger } from '../../src/core/logger';
+import { FakeHistory } from '../helpers/fake-history';
+import { FakeResponse } from '../helpers/fake-response';
+import { waitFor } from '../helpers/wait-for';
+
+const req = { httpVersionMajor: 1, httpVersionMinor: 1, socket: { destroyed: false } } as unknown as IncomingMessage;
+const LIMITS = { size: 1000, ttl: 3600 };
+
+class FakePort implements ReplayPort {
+  readonly subscribed: string[] = [];
+  readonly listening: [Connection, string][] = [];
+  readonly released: string[] = [];
+  lastReceived: EventIdParts | undefined;
+  catchingUp: Promise<void> | undefined;
+  subscribe(channel: string): Promise<void> {
+    this.subscribed.push(channel);
+    return Promise.resolve();
+  }
+  listen(connection: Connection, channel: string): void {
+    this.listening.push([connection, channel]);
+  }
+  release(channel: string): void {
+    this.released.push(channel);
+  }
+  lastReceivedId(): EventIdParts | undefined {
+    return this.lastReceived;
+  }
+  whenCaughtUp(): Promise<void> | undefined {
+    return this.catchingUp;
+  }
+  closed(): boolean {
+    return false;
+  }
+}
+
+function setup(maxBufferedBytes = 1 << 20) {
+  const history = new FakeHistory();
+  const port = new FakePort();
+  const replays = new Replays(port, { history, limits: LIMITS, logger: silentLogger });
+  const open = (channels: string[]) => {
+    const res = new FakeResponse();
+    const connection = new Connection(
+      req,
+      res as unknown as ServerResponse,
+      channels,
+      { retry: 3000, maxBufferedBytes },
+      { tick: 0 },
+      (c) => replays.forget(c),
+    );
+    return { res, connection };
+  };
+  return { history, port, replays, open };
+}
+
+/** The `id:`s written to a response, in order, and `gap` events as `gap:<channel>`. */
+function written(res: FakeResponse): string[] {
+  const out: string[] = [];
+  for (const block of res.text().split('\n\n')) {
+    const id = /^id: (.*)$/m.exec(block);
+    if (id) out.push(id[1] as string);
+    else if (block.startsWith('event: gap')) out.push(`gap:${JSON.parse(/^data: (.*)$/m.exec(block)![1]!).channel}`);
+    else {
+      const data = /^data: (.*)$/m.exec(block);
+      if (data) out.push(`live:${data[1]}`);
+    }
+  }
+  return out;
+}
+
+test('replays what each channel missed in id order, with a gap event where history no longer reaches back, then listens', async () => {
+  const { history, port, replays, open } = setup();
+  history.keep('a', '5-1', '5-3');
+  history.keep('b', '5-2');
+  history.horizons.set('b', '5-0'); // b dropped events after the client's id
+  const { res, connection } = open(['a', 'b']);
+  await replays.resume(connection, '4-9');
+  expect(written(res)).toEqual(['gap:b', '5-1', '5-2', '5-3']);
+  expect(history.reads).toEqual([
+    new Map([
+      ['a', '4-9'],
+      ['b', '4-9'],
+    ]),
+  ]);
+  expect(port.subscribed).toEqual(['a', 'b']);
+  expect(port.listening).toEqual([
+    [connection, 'a'],
+    [connection, 'b'],
+  ]);
+  expect(replays.eventsReplayed).toBe(3);
+  expect(replays.gapsSent).toBe(1);
+  expect(replays.isResuming('a')).toBe(false);
+});
+
+test('a Last-Event-ID that is no sse-hub id: a gap on every channel and no replay', async () => {
+  const { history, replays, open } = setup();
+  history.keep('a', '5-1');
+  const { res, connection } = open(['a']);
+  await replays.resume(connection, 'not-an-id');
+  expect(written(res)).toEqual(['gap:a']);
+  expect(history.reads[0]?.get('a')).toBe(`${Number.MAX_SAFE_INTEGER}-0`);
+});
+
+test('live events that arrive during the read are written after the replay, once each', async () => {
+  const { history, replays, open } = setup();
+  history.keep('a', '5-1', '5-2');
+  let openGate!: () => void;
+  history.gate = new Promise((resolve) => (openGate = resolve));
+  const { res, connection } = open(['a']);
+  const resuming = replays.resume(connection, '5-0');
+  await waitFor(() => history.reads.length === 1);
+  expect(replays.isResuming('a')).toBe(true);
+  // 5-2 is in the read and arrives live too; 5-3 only live; one event without an id.
+  for (const id of ['5-2', '5-3']) replays.queue('a', { event: 'message', data: id, id }, parseEventId(id));
+  replays.queue('a', { event: 'message', data: 'bare' }, undefined);
+  replays.queue('other', { event: 'message', data: 'x', id: '5-4' }, parseEventId('5-4'));
+  openGate();
+  await resuming;
+  expect(written(res)).toEqual(['5-1', '5-2', '5-3', 'live:bare']);
+});
+
+test('the floor: a resumed connection drops live copies up to the newest id it was written, no further', async () => {
+  const { history, port, replays, open } = setup();
+  history.keep('a', '5-1', '5-2');
+  port.lastReceived = parseEventId('5-1'); // the live stream has not reached 5-2 yet
+  const { connection } = open(['a']);
+  await replays.resume(connection, '5-0');
+  replays.floors.pass(parseEventId('5-2') as EventIdParts);
+  expect(replays.floors.drops(connection)).toBe(true);
+  replays.floors.pass(parseEventId('5-3') as EventIdParts);
+  expect(replays.floors.drops(connection)).toBe(false);
+  // Once passed, the floor is gone for good.
+  replays.floors.pass(parseEventId('5-2') as EventIdParts);
+  expect(replays.floors.drops(connection)).toBe(false);
+});
+
+test('no floor when the live stream is already past the replay', async () => {
+  const { history, port, replays, open } = setup();
+  history.keep('a', '5-1');
+  port.lastReceived = parseEventId('5-7');
+  const { connection } = open(['a']);
+  await replays.resume(connection, '5-0');
+  expect(replays.floors.size).toBe(0);
+});
+
+test('a failing read (broker down) is retried with backoff until it succeeds', async () => {
+  const { history, replays, open } = setup();
+  history.keep('a', '5-1');
+  history.failures = 2;
+  const { res, connection } = open(['a']);
+  const started = Date.now();
+  await replays.resume(connection, '5-0');
+  expect(history.reads).toHaveLength(3);
+  expect(Date.now() - started).toBeGreaterThanOrEqual(100 + 200 - 5); // 100 ms, then 200 ms
+  expect(written(res)).toEqual(['5-1']);
+});
+
+test('a replay waits for a catch-up in progress before writing', async () => {
+  const { history, port, replays, open } = setup();
+  history.keep('a', '5-1');
+  let caughtUp!: () => void;
+  port.catchingUp = new Promise((resolve) => (caughtUp = resolve));
+  const { res, connection } = open(['a']);
+  const resuming = replays.resume(connection, '5-0');
+  await waitFor(() => history.reads.length === 1);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(written(res)).toEqual([]);
+  port.catchingUp = undefined;
+  caughtUp();
+  await resuming;
+  expect(written(res)).toEqual(['5-1']);
+});
+
+test('pacing: while more than half of maxBufferedBytes is unsent the replay waits; a drain lets it go on', async () => {
+  const { history, replays, open } = setup(1000);
+  history.keep('a', '5-1', '5-2', '5-3');
+  const { res, connection } = open(['a']);
+  res.writableLength = 501;
+  const resuming = replays.resume(connection, '5-0');
+  await waitFor(() => history.reads.length === 1);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(written(res)).toEqual([]);
+  res.writableLength = 0;
+  res.emit('drain');
+  await resuming;
+  expect(written(res)).toEqual(['5-1', '5-2', '5-3']);
+  expect(connection.open).toBe(true);
+});
+
+test('too many live events queued behind a paced replay end it; the client reconnects from where it got to', async () => {
+  const { history, port, replays, open } = setup(1000);
+  history.keep('a', '5-1');
+  const { res, connection } = open(['a']);
+  res.writableLength = 600;
+  const resuming = replays.resume(connection, '5-0');
+  await waitFor(() => history.reads.length === 1);
+  for (let i = 0; i <= MAX_QUEUED_EVENTS; i++) replays.queue('a', { event: 'm', data: 'x', id: `6-${i}` }, [6, i]);
+  await resuming; // the next wake-up (at most 100 ms) sees the queue
+  expect(connection.closeReason).toBe('server');
+  expect(res.ended).toBe(true);
+  expect(port.listening).toEqual([]);
+  expect(port.released).toEqual(['a']);
+});
+
+test('a client that leaves mid-replay releases its channels and never listens', async () => {
+  const { history, port, replays, open } = setup(1000);
+  history.keep('a', '5-1', '5-2');
+  const { res, connection } = open(['a', 'b']);
+  res.writableLength = 600;
+  const resuming = replays.resume(connection, '5-0');
+  await waitFor(() => history.reads.length === 1);
+  res.emit('close');
+  await resuming;
+  expect(port.listening).toEqual([]);
+  expect(port.released).toEqual(['a', 'b']);
+  expect(replays.isResuming('a')).toBe(false);
+});
