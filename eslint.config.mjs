@@ -21,7 +21,18 @@ export default tseslint.config(
     files: ['src/core/**/*.ts'],
     rules: restrict([
       group(
-        ['express', 'express-*', 'redis', '@redis/*', 'cookie', 'cookie-*', 'commander', 'serve-static', 'prom-client'],
+        [
+          'express',
+          'express-*',
+          'redis',
+          '@redis/*',
+          'cookie',
+          'cookie-*',
+          'commander',
+          'serve-static',
+          'prom-client',
+          'jose',
+        ],
         'core/ uses node built-ins only',
       ),
       group(
@@ -34,7 +45,7 @@ export default tseslint.config(
     files: ['src/brokers/**/*.ts'],
     rules: restrict([
       group(
-        ['express', 'cookie', 'cookie-*', 'commander', 'serve-static'],
+        ['express', 'cookie', 'cookie-*', 'commander', 'serve-static', 'jose'],
         'brokers/ depend on core/ and their client library only',
       ),
       group(['../http/*', '../express/*', '../cli/*'], 'brokers/ must not import http/, express/ or cli/'),
@@ -45,19 +56,30 @@ export default tseslint.config(
     ignores: ['src/brokers/redis.ts'],
     rules: restrict([
       group(
-        ['redis', '@redis/*', 'express', 'cookie', 'cookie-*', 'commander'],
+        ['redis', '@redis/*', 'express', 'cookie', 'cookie-*', 'commander', 'jose'],
         'only brokers/redis.ts may import redis',
       ),
       group(['../http/*', '../express/*', '../cli/*'], 'brokers/ must not import http/, express/ or cli/'),
     ]),
   },
   {
+    files: ['src/**/*.ts'],
+    ignores: [
+      'src/http/token.ts',
+      'src/http/**/*.ts',
+      'src/core/**/*.ts',
+      'src/brokers/**/*.ts',
+      'src/express/**/*.ts',
+    ],
+    rules: restrict([group(['jose'], 'only http/token.ts may import jose (token verification lives there)')]),
+  },
+  {
     files: ['src/http/**/*.ts'],
-    ignores: ['src/http/session-cookie.ts'],
+    ignores: ['src/http/session-cookie.ts', 'src/http/token.ts'],
     rules: restrict([
       group(
-        ['express', 'redis', '@redis/*', 'cookie', 'cookie-signature', 'commander'],
-        'http/ is node:http only (cookies: session-cookie.ts)',
+        ['express', 'redis', '@redis/*', 'cookie', 'cookie-signature', 'commander', 'jose'],
+        'http/ is node:http only (cookies: session-cookie.ts and token.ts; jose: token.ts)',
       ),
       group(['../brokers/*', '../express/*', '../cli/*'], 'http/ must not import brokers/, express/ or cli/'),
     ]),
@@ -65,14 +87,21 @@ export default tseslint.config(
   {
     files: ['src/http/session-cookie.ts'],
     rules: restrict([
-      group(['express', 'commander'], 'http/ never imports express'),
+      group(['express', 'commander', 'jose'], 'http/ never imports express; jose: token.ts only'),
       group(['../express/*', '../cli/*'], 'http/ must not import express/ or cli/'),
     ]),
   },
   {
     files: ['src/express/**/*.ts'],
     rules: restrict([
-      group(['../cli/*', '../brokers/*', 'commander', 'redis'], 'express/ depends on http/ and core/ only'),
+      group(['../cli/*', '../brokers/*', 'commander', 'redis', 'jose'], 'express/ depends on http/ and core/ only'),
+    ]),
+  },
+  {
+    files: ['src/http/token.ts'],
+    rules: restrict([
+      group(['express', 'commander', 'redis', '@redis/*'], 'http/ is node:http only'),
+      group(['../brokers/*', '../express/*', '../cli/*'], 'http/ must not import brokers/, express/ or cli/'),
     ]),
   },
   {

@@ -29,6 +29,20 @@ export {
   type SessionCookieResolver,
   type SessionKeyReader,
 } from './http/session-cookie.js';
+export {
+  fromToken,
+  createTokenVerifier,
+  tokenOf,
+  DEFAULT_TOKEN_COOKIE,
+  type TokenOptions,
+  type TokenKeyOptions,
+  type TokenClaims,
+  type TokenVerifier,
+  type TokenResolver,
+  type TokenCounters,
+  type ChannelGrant,
+} from './http/token.js';
+export { createCors, type CorsOptions } from './http/cors.js';
 export { sseProbe, type ProbeOptions, type ProbeHandler } from './http/probe.js';
 
 // Events, channels and their wire formats

@@ -70,9 +70,9 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
   {
     flags: '--channels <mode>',
     env: 'SSE_CHANNELS',
-    description: 'where channels come from: the query (?channels=a,b) or the session',
+    description: 'where channels come from: the query (?channels=a,b), the session, or a signed token (docs/tokens.md)',
     defaultValue: 'query',
-    choices: ['query', 'session'],
+    choices: ['query', 'session', 'token'],
   },
   {
     flags: '--session-secret <secret>',
@@ -110,6 +110,33 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     flags: '--public-channels <list>',
     env: 'SSE_PUBLIC_CHANNELS',
     description: 'session mode: channels any logged-in user may add with ?channels= (comma list)',
+    parse: list,
+  },
+  {
+    flags: '--token-secret <secret>',
+    env: 'SSE_TOKEN_SECRET',
+    description:
+      'token mode: HS256 secret (32+ bytes) the tokens are signed with; repeat it or give a comma list to accept old secrets too',
+    parse: list,
+  },
+  {
+    flags: '--token-public-key <file>',
+    env: 'SSE_TOKEN_PUBLIC_KEY',
+    description:
+      'token mode: PEM file of a public key (RS256, ES256, EdDSA) the tokens are signed with; repeatable for rotation',
+    parse: list,
+  },
+  {
+    flags: '--token-cookie <name>',
+    env: 'SSE_TOKEN_COOKIE',
+    description: 'token mode: name of the cookie holding the token (also read: Authorization: Bearer, ?token=)',
+    defaultValue: 'sse_token',
+  },
+  {
+    flags: '--cors-origin <origin>',
+    env: 'SSE_CORS_ORIGIN',
+    description:
+      'an origin (https://app.example.com) whose pages may open the stream with credentials; repeatable or a comma list',
     parse: list,
   },
   {

@@ -1,14 +1,16 @@
 // sse-runserver: the standalone SSE server (SPEC §4), tornado_sse's and
 // `manage.py runsseserver`'s analogue. Exit codes: 0 after a clean SIGINT/
 // SIGTERM, 1 when it cannot start, 2 for bad flags (one line on stderr).
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { RedisBroker } from '../brokers/redis.js';
 import { ChannelNameError, OptionError } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
 import type { Logger } from '../core/logger.js';
 import { getUserAt } from '../http/resolvers.js';
+import { normalizeOrigin } from '../http/cors.js';
 import { fromSessionCookie, type SessionCookieResolver } from '../http/session-cookie.js';
+import { fromToken, parsePublicKeys, type TokenResolver } from '../http/token.js';
 import { clusterMetricsSource, isWorker, reportListening, resolveWorkers, runPrimary } from './cluster.js';
 import { addFlags, RUNSERVER_FLAGS } from './flags.js';
 import { doctor, DoctorUsageError, probeUrlFor } from './doctor.js';
@@ -21,7 +23,11 @@ interface RunserverFlags {
   path: string;
   redis?: string;
   channelPrefix: string;
-  channels: 'query' | 'session';
+  channels: 'query' | 'session' | 'token';
+  tokenSecret?: string[];
+  tokenPublicKey?: string[];
+  tokenCookie: string;
+  corsOrigin?: string[];
   publishToken?: string;
   static?: string;
   sessionSecret?: string[];
@@ -74,12 +80,15 @@ export async function main(argv: string[]): Promise<void> {
   // Checked before any worker starts, so a bad session flag exits 2 here.
   // The session store is the redis broker's own client: no second connection.
   const session = sessionMode(flags, redisUrl, logger, () => sse?.hub);
+  const token = tokenMode(flags, logger);
+  const corsOrigins = corsOriginsOf(flags.corsOrigin);
   const workers = resolveWorkers(flags.workers, Boolean(redisUrl));
   if (typeof workers === 'string') fail(workers, 2);
   if (workers > 1 && !isWorker()) return runPrimary(workers, logger, fail);
   try {
     sse = createServer({
-      channels: session,
+      channels: session ?? token,
+      corsOrigins,
       path: flags.path,
       publishToken: flags.publishToken,
       staticDir: flags.static,
@@ -184,6 +193,48 @@ function createSessionResolver(
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const envOf = (key: string): string => `SSE_${kebab(key).replace(/-/g, '_').toUpperCase()}`;
+
+/** `--channels token`: the token resolver over the configured keys, or undefined in other modes. */
+function tokenMode(flags: RunserverFlags, logger: Logger): TokenResolver | undefined {
+  const tokenOnly = ['tokenSecret', 'tokenPublicKey'] as const;
+  if (flags.channels !== 'token') {
+    const given = tokenOnly.find((key) => flags[key] !== undefined && process.env[envOf(key)] === undefined);
+    if (given !== undefined) fail(`--${kebab(given)} needs --channels token`, 2);
+    return undefined;
+  }
+  if (!flags.tokenSecret?.length && !flags.tokenPublicKey?.length) {
+    fail('--channels token needs --token-secret (HS256) or --token-public-key FILE (RS256, ES256, EdDSA)', 2);
+  }
+  try {
+    const publicKeys = (flags.tokenPublicKey ?? []).flatMap((file) => {
+      let pem: string;
+      try {
+        pem = readFileSync(file, 'utf8');
+      } catch (err) {
+        return fail(`--token-public-key ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 2);
+      }
+      try {
+        return parsePublicKeys(pem);
+      } catch (err) {
+        if (err instanceof OptionError) fail(`--token-public-key ${file}: ${err.message}`, 2);
+        throw err;
+      }
+    });
+    return fromToken({ secrets: flags.tokenSecret, publicKeys, cookieName: flags.tokenCookie, logger });
+  } catch (err) {
+    if (err instanceof OptionError) fail(err.message, 2);
+    throw err;
+  }
+}
+
+function corsOriginsOf(values: string[] | undefined): string[] {
+  try {
+    return (values ?? []).map((value) => normalizeOrigin(value));
+  } catch (err) {
+    if (err instanceof OptionError) fail(`--cors-origin: ${err.message}`, 2);
+    throw err;
+  }
+}
 
 /** `--doctor URL`: one line on stdout; exit 0 clean, 1 problem found, 2 bad URL. */
 async function runDoctor(url: string): Promise<void> {

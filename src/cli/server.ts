@@ -10,6 +10,7 @@ import type { HubOptions } from '../core/options.js';
 import type { Logger } from '../core/logger.js';
 import { createHub } from '../create-hub.js';
 import { clientScripts } from '../express/client-scripts.js';
+import { createCors } from '../http/cors.js';
 import { createHealthHandler } from '../http/health.js';
 import { PROBE_SEGMENT, sseProbe } from '../http/probe.js';
 import { createMetricsHandler, createMetricsRegistry, type MetricsSource } from '../http/metrics.js';
@@ -17,6 +18,7 @@ import { createPublishHandler } from '../http/publish.js';
 import { fromQuery, type ChannelResolver } from '../http/resolvers.js';
 import { sendError, sendJsonError } from '../http/respond.js';
 import { createSubscribeHandler } from '../http/subscribe.js';
+import { isTokenResolver, type TokenCounters } from '../http/token.js';
 
 export const STATIC_PREFIX = '/static/sse-hub/';
 
@@ -27,8 +29,13 @@ export interface ServerOptions {
   hub?: Hub;
   /** Path of the SSE endpoint. Defaults to `/`. */
   path?: string;
-  /** Where channels come from. Defaults to fromQuery(). */
+  /**
+   * Where channels come from. Defaults to fromQuery(). With fromToken(),
+   * POST /publish also takes bearer tokens with a `publish` claim.
+   */
   channels?: ChannelResolver;
+  /** Origins whose pages may open the stream (and POST /publish) with credentials. Defaults to none. */
+  corsOrigins?: readonly string[];
   /** Bearer token for POST /publish; without it, loopback only. */
   publishToken?: string;
   /** A folder of pages to serve on paths no other route takes (index.html at /). Defaults to none. */
@@ -56,22 +63,26 @@ export function createServer(options: ServerOptions = {}): SseServer {
   const logger = options.logger ?? hub.options.logger;
   const ssePath = normalizePath(options.path ?? '/');
   const subscribe = createSubscribeHandler({ hub, channels: options.channels ?? fromQuery() });
-  const publish = createPublishHandler({ hub, token: options.publishToken });
+  const tokens = isTokenResolver(options.channels) ? options.channels : undefined;
+  const publish = createPublishHandler({ hub, token: options.publishToken, tokens: tokens?.verifier });
+  const cors = createCors({ origins: options.corsOrigins ?? [] });
   const health = createHealthHandler(hub);
   // The probe of `--doctor` sits next to the stream: `/sse/` → `/sse/_probe`.
   const probePath = `${ssePath}${PROBE_SEGMENT}`;
   const probe = sseProbe();
   const scripts = clientScripts();
   const pages = options.staticDir === undefined ? undefined : serveStatic(options.staticDir, { index: ['index.html'] });
-  const metrics = options.metrics ? metricsHandler(hub, options.metrics) : undefined;
+  const metrics = options.metrics ? metricsHandler(hub, options.metrics, tokens?.counters) : undefined;
 
   const server = http.createServer((req, res) => {
     const pathname = (req.url ?? '/').split('?', 1)[0] as string;
     const route = (): void | Promise<void> => {
-      if (pathname === ssePath || (ssePath !== '/' && pathname === ssePath.slice(0, -1))) return subscribe(req, res);
+      if (pathname === ssePath || (ssePath !== '/' && pathname === ssePath.slice(0, -1))) {
+        return cors(req, res) ? undefined : subscribe(req, res);
+      }
       if (pathname === '/healthz') return health(req, res);
       if (pathname === probePath) return probe(req, res);
-      if (pathname === '/publish') return publish(req, res);
+      if (pathname === '/publish') return cors(req, res) ? undefined : publish(req, res);
       if (pathname === '/metrics' && metrics !== undefined) return metrics(req, res);
       if (pathname.startsWith(STATIC_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
         req.url = (req.url ?? '').slice(STATIC_PREFIX.length - 1);
@@ -115,8 +126,12 @@ export function createServer(options: ServerOptions = {}): SseServer {
   };
 }
 
-function metricsHandler(hub: Hub, option: true | ((registry: Registry) => MetricsSource)) {
-  const registry = createMetricsRegistry(hub);
+function metricsHandler(
+  hub: Hub,
+  option: true | ((registry: Registry) => MetricsSource),
+  tokens: TokenCounters | undefined,
+) {
+  const registry = createMetricsRegistry(hub, { tokens });
   return createMetricsHandler(option === true ? registry : option(registry));
 }
 

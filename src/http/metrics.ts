@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Hub } from '../core/hub.js';
 import { sendJsonError } from './respond.js';
+import type { TokenCounters } from './token.js';
 
 /** The optional counters a broker may keep (RedisBroker has both). */
 interface BrokerCounters {
@@ -13,8 +14,13 @@ interface BrokerCounters {
   reconnects?: number;
 }
 
+/** Counters kept outside the hub (token mode's resolver). */
+export interface MetricsExtras {
+  tokens?: TokenCounters;
+}
+
 /** A registry with one metric per hub/broker counter, each read when scraped. */
-export function createMetricsRegistry(hub: Hub): Registry {
+export function createMetricsRegistry(hub: Hub, extras: MetricsExtras = {}): Registry {
   const registry = new Registry();
   const brokerCounters = (): BrokerCounters => (hub.broker as { counters?: BrokerCounters }).counters ?? {};
 
@@ -68,6 +74,19 @@ export function createMetricsRegistry(hub: Hub): Registry {
   counter('sse_hub_broker_reconnects_total', 'Times the broker subscription came back after a loss.', () => {
     return brokerCounters().reconnects ?? 0;
   });
+  const { tokens } = extras;
+  if (tokens !== undefined) {
+    counter(
+      'sse_hub_tokens_refused_total',
+      'Stream requests refused for a bad, expired or wrongly signed token.',
+      () => {
+        return tokens.refused;
+      },
+    );
+    counter('sse_hub_token_streams_expired_total', 'Open streams ended because their token expired.', () => {
+      return tokens.expired;
+    });
+  }
   return registry;
 }
 

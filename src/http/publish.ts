@@ -1,6 +1,8 @@
 // POST /publish (SPEC §4): JSON { channel, event?, data, id? } → hub.publish.
-// Bounded body, loopback-only unless a bearer token is configured, and every
-// refusal is a JSON error: 400 bad body, 401/403 auth, 413 too large, 503 broker down.
+// Bounded body, loopback-only unless a bearer token is configured (or, in
+// token mode, the bearer is a JWT whose `publish` claim grants the channel),
+// and every refusal is a JSON error: 400 bad body, 401/403 auth, 413 too
+// large, 503 broker down.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertChannelName } from '../core/channel.js';
@@ -8,6 +10,7 @@ import { HttpError } from '../core/errors.js';
 import { toEvent } from '../core/event.js';
 import type { Hub } from '../core/hub.js';
 import { sendError, sendJson, sendJsonError } from './respond.js';
+import { grants, type ChannelGrant, type TokenVerifier } from './token.js';
 
 export interface PublishOptions {
   hub: Hub;
@@ -15,6 +18,11 @@ export interface PublishOptions {
   token?: string;
   /** Largest accepted body, in bytes. Defaults to 2 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Token mode: a bearer JWT these keys verify may publish, from any address,
+   * to the channels of its `publish` claim (docs/tokens.md). Defaults to none.
+   */
+  tokens?: TokenVerifier;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -22,7 +30,7 @@ export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
 export function createPublishHandler(
   options: PublishOptions,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const { hub, token } = options;
+  const { hub, token, tokens } = options;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   return async (req, res) => {
@@ -31,9 +39,13 @@ export function createPublishHandler(
         sendJsonError(res, 405, `use POST to publish, not ${req.method}`, { Allow: 'POST' });
         return;
       }
-      checkAccess(req, token);
+      const grant = await publishGrant(req, token, tokens);
+      if (grant === undefined) checkAccess(req, token);
       const body = parseBody(await readBody(req, maxBodyBytes));
       const channel = assertChannelName(body.channel, 'channel');
+      if (grant !== undefined && !grants(grant, channel)) {
+        throw new HttpError(403, `the token may not publish to channel "${channel}"`, 'SSE_ERR_FORBIDDEN');
+      }
       const event = toEvent(body.event, body.data, body.id);
       const result = await hub.publish(channel, event);
       sendJson(res, 202, result);
@@ -41,6 +53,35 @@ export function createPublishHandler(
       sendError(res, err, hub.options.logger);
     }
   };
+}
+
+/**
+ * The `publish` claim of the request's bearer JWT, or undefined when the
+ * request is not using one (no verifier, no bearer, or the bearer is the
+ * static publish token), so the usual checks apply. A JWT that fails to
+ * verify or has no publish claim is refused outright: an explicit bad
+ * credential never falls back to the loopback rule.
+ */
+async function publishGrant(
+  req: IncomingMessage,
+  token: string | undefined,
+  tokens: TokenVerifier | undefined,
+): Promise<ChannelGrant | undefined> {
+  const header = req.headers.authorization ?? '';
+  if (tokens === undefined || !header.startsWith('Bearer ')) return undefined;
+  const bearer = header.slice(7);
+  if (token !== undefined && sameSecret(bearer, token)) return undefined;
+  const claims = await tokens.verify(bearer);
+  if (claims.publish === undefined) {
+    throw new HttpError(403, 'the token has no "publish" claim: it may listen, not publish', 'SSE_ERR_TOKEN');
+  }
+  return claims.publish;
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function checkAccess(req: IncomingMessage, token: string | undefined): void {
@@ -56,9 +97,7 @@ function checkAccess(req: IncomingMessage, token: string | undefined): void {
     return;
   }
   const header = req.headers.authorization ?? '';
-  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-  const expected = Buffer.from(token);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  if (!sameSecret(header.startsWith('Bearer ') ? header.slice(7) : '', token)) {
     throw new HttpError(401, 'missing or wrong publish token: send Authorization: Bearer <token>');
   }
 }
