@@ -19,6 +19,11 @@
  *   sse-heartbeat-timeout  ms without a byte before the npm polyfill reconnects
  *                          (polyfill only; keep it above the server's heartbeat)
  *   sse-share="off"        one EventSource per tab instead of one per origin
+ *   sse-token-url          token mode (docs/tokens.md): a URL fetched (GET, with
+ *                          cookies) before every connect and reconnect. It may
+ *                          set a fresh token cookie, or answer JSON {"token": "..."},
+ *                          which is then sent as ?token=. A 401/403 answer means
+ *                          the user is gone: the stream stops (sse.error, readyState 2).
  *
  * Tab sharing (issue 7): tabs of one origin with the same stream URL (and the
  * same sse-events) elect a leader with the Web Locks API; only the leader
@@ -34,6 +39,12 @@
  * heartbeats without any message, with jittered exponential backoff, and
  * dispatches sse.stale, then sse.live when messages flow again. Heartbeat
  * events are not dispatched unless `heartbeat` is listed in sse-events.
+ *
+ * Token refresh: a token-mode server ends a stream when its token expires, and
+ * the browser's own reconnect would carry the expired token (403, for good).
+ * With sse-token-url the stream holder instead closes the EventSource, fetches
+ * a fresh token, and reconnects (resuming from the last id), so a page outlives
+ * its tokens for as long as the user stays logged in.
  */
 (function (window, document) {
   'use strict';
@@ -76,6 +87,8 @@
     stale: false,
     /** The newest event id this tab saw; the stream resumes from it. */
     lastEventId: null,
+    /** The token-refresh URL from sse-token-url; null without one. */
+    tokenUrl: null,
     /** Closes the stream for good in this tab; no more sse.* events are dispatched. A follower takes over a leader's stream. */
     close: close,
   };
@@ -89,8 +102,10 @@
     var url = body.getAttribute('sse-data') || body.getAttribute('data-sse');
     var timeout = Number(body.getAttribute('sse-heartbeat-timeout'));
     var share = (body.getAttribute('sse-share') || '').trim().toLowerCase();
+    var tokenUrl = body.getAttribute('sse-token-url') || body.getAttribute('data-sse-token-url');
     return {
       url: url ? url.trim() : '',
+      tokenUrl: tokenUrl ? tokenUrl.trim() : '',
       events: eventNames(body.getAttribute('sse-events')),
       heartbeatTimeout: timeout > 0 ? timeout : undefined,
       share: share !== 'off' && share !== 'false' && share !== 'no',
@@ -226,19 +241,88 @@
   var attempt = 0;
   var silentSince = 0;
 
-  /** The stream URL with ?lastEventId=<id> (EventSource cannot set the Last-Event-ID header itself). */
-  function resumeUrl(url, id) {
-    if (!id) return url;
+  /** A token from the refresh URL's JSON answer, sent as ?token=; null when it set a cookie instead. */
+  var token = null;
+
+  /**
+   * The stream URL with ?lastEventId=<id> (EventSource cannot set the
+   * Last-Event-ID header itself) and ?token= when the refresh URL gave one.
+   */
+  function streamUrl(url, id) {
+    if (!id && !token) return url;
     var resolved = new URL(url, document.baseURI);
-    resolved.searchParams.set('lastEventId', id);
+    if (id) resolved.searchParams.set('lastEventId', id);
+    if (token) resolved.searchParams.set('token', token);
     return resolved.href;
+  }
+
+  /**
+   * GET sse-token-url with the page's cookies. Resolves with the token of a
+   * JSON {"token": "..."} answer, or null (the answer set a cookie). Rejects
+   * with `refused` set on 401/403: the user logged out, and no retry can help.
+   */
+  function refreshToken() {
+    return window
+      .fetch(config.tokenUrl, { credentials: 'include', cache: 'no-store', headers: { Accept: 'application/json' } })
+      .then(function (res) {
+        if (res.status === 401 || res.status === 403) {
+          var refused = new Error('sse-hub: ' + config.tokenUrl + ' refused a token (HTTP ' + res.status + ')');
+          refused.refused = true;
+          throw refused;
+        }
+        if (!res.ok) throw new Error('sse-hub: ' + config.tokenUrl + ' answered HTTP ' + res.status);
+        if ((res.headers.get('content-type') || '').indexOf('json') === -1) return null;
+        return res.json().then(function (body) {
+          return body && typeof body.token === 'string' && body.token ? body.token : null;
+        });
+      });
+  }
+
+  /** Opens the stream: with sse-token-url, only once a fresh token is in hand. */
+  function openStream() {
+    if (closed) return;
+    var fresh = config.tokenUrl
+      ? refreshToken().then(function (value) {
+          token = value;
+        })
+      : Promise.resolve();
+    Promise.all([whenEventSource(polyfillUrl), fresh]).then(
+      function (ready) {
+        connect(ready[0]);
+      },
+      function (err) {
+        if (closed) return;
+        if (err && err.refused) {
+          // Logged out: stop for good, as a refused stream would.
+          if (window.console) console.warn(err.message);
+          disarmWatchdog();
+          notify('error', { url: config.url, readyState: 2, error: err.message });
+          return;
+        }
+        if (!config.tokenUrl) return failed(err);
+        notify('error', { url: config.url, readyState: 0, error: String(err.message || err) });
+        reconnectLater();
+      },
+    );
+  }
+
+  /** Reconnects after a jittered, growing delay: 0.5-1 s, then 1-2 s ... up to 15-30 s. */
+  function reconnectLater() {
+    if (closed || retryTimer !== null) return;
+    var delay = Math.min(BACKOFF_MAX, BACKOFF_BASE * Math.pow(2, attempt));
+    attempt += 1;
+    delay = delay / 2 + Math.random() * (delay / 2);
+    retryTimer = setTimeout(function () {
+      retryTimer = null;
+      openStream();
+    }, delay);
   }
 
   function connect(EventSource) {
     if (closed) return;
     var options = { withCredentials: true };
     if (config.heartbeatTimeout) options.heartbeatTimeout = config.heartbeatTimeout;
-    var es = new EventSource(resumeUrl(config.url, sseHub.lastEventId), options);
+    var es = new EventSource(streamUrl(config.url, sseHub.lastEventId), options);
     source = es;
     sourceLastId = '';
     sseHub.source = es;
@@ -264,12 +348,23 @@
     }
 
     es.addEventListener('open', function () {
-      if (current()) notify('open', status(es));
+      if (!current()) return;
+      // A token stream that opened has a good token: the next expiry starts the backoff afresh.
+      // (Without one, only a message resets it, so the watchdog's backoff grows across silent opens.)
+      if (config.tokenUrl) attempt = 0;
+      notify('open', status(es));
     });
     es.addEventListener('error', function () {
       if (!current()) return;
       notify('error', status(es));
-      if (es.readyState === 2) disarmWatchdog(); // refused for good (non-200): never retried
+      if (es.readyState === 2)
+        disarmWatchdog(); // refused for good (non-200): never retried
+      else if (config.tokenUrl) {
+        // The stream ended (its token expired, or the server went): the
+        // browser would retry with the old token; fetch a new one first.
+        es.close();
+        reconnectLater();
+      }
     });
     config.events
       .concat(config.events.indexOf(HEARTBEAT_EVENT) === -1 ? [HEARTBEAT_EVENT] : [])
@@ -317,13 +412,7 @@
       notify('stale', { url: source.url, heartbeat: sseHub.heartbeat, silentFor: Date.now() - silentSince });
     }
     source.close();
-    var delay = Math.min(BACKOFF_MAX, BACKOFF_BASE * Math.pow(2, attempt));
-    attempt += 1;
-    delay = delay / 2 + Math.random() * (delay / 2);
-    retryTimer = setTimeout(function () {
-      retryTimer = null;
-      whenEventSource(polyfillUrl).then(connect, failed);
-    }, delay);
+    reconnectLater();
   }
 
   function failed(err) {
@@ -336,7 +425,7 @@
     if (closed) return;
     sseHub.leader = true;
     silentSince = Date.now();
-    whenEventSource(polyfillUrl).then(connect, failed);
+    openStream();
   }
 
   // --- Tab sharing: Web Locks elect the leader, BroadcastChannel fans out -----
@@ -456,6 +545,7 @@
     }
     sseHub.url = config.url;
     sseHub.events = config.events;
+    sseHub.tokenUrl = config.tokenUrl || null;
     if (config.share && canShare()) share();
     else lead();
   }
