@@ -60,6 +60,8 @@
   /** Reconnect delays after the watchdog fires: 1 s, 2 s, 4 s ... 30 s, each jittered to 50-100 %. */
   var BACKOFF_BASE = 1000;
   var BACKOFF_MAX = 30000;
+  /** Longest wait before reconnecting a token stream that ended cleanly (see reconnectLater). */
+  var QUICK_RECONNECT = 100;
   /** Ids remembered per tab to drop the repeats a new leader's replay may bring. */
   var SEEN_IDS = 1000;
   /** Name prefix of the Web Lock and the BroadcastChannel that tabs sharing a stream meet on. */
@@ -306,12 +308,17 @@
     );
   }
 
-  /** Reconnects after a jittered, growing delay: 0.5-1 s, then 1-2 s ... up to 15-30 s. */
-  function reconnectLater() {
+  /**
+   * Reconnects after a jittered, growing delay: 0.5-1 s, then 1-2 s ... up to
+   * 15-30 s. `quick`: a token stream that was open has just ended (its token
+   * expired); events published until it is back are missed, so the first
+   * attempt waits 0-100 ms only (tokens expire at scattered times anyway).
+   */
+  function reconnectLater(quick) {
     if (closed || retryTimer !== null) return;
     var delay = Math.min(BACKOFF_MAX, BACKOFF_BASE * Math.pow(2, attempt));
+    delay = quick && attempt === 0 ? Math.random() * QUICK_RECONNECT : delay / 2 + Math.random() * (delay / 2);
     attempt += 1;
-    delay = delay / 2 + Math.random() * (delay / 2);
     retryTimer = setTimeout(function () {
       retryTimer = null;
       openStream();
@@ -363,7 +370,7 @@
         // The stream ended (its token expired, or the server went): the
         // browser would retry with the old token; fetch a new one first.
         es.close();
-        reconnectLater();
+        reconnectLater(true);
       }
     });
     config.events
