@@ -7,7 +7,7 @@
 // both; pages outlive their 6-second tokens; logging out deletes the cookie,
 // and once the token expires bob's stream ends and his old token is refused.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -192,4 +192,19 @@ describeWithTools(['redis-server', CHROMIUM_PATH, PYTHON], 'examples/django in h
     expect(await refused.json()).toEqual({ error: expect.stringMatching(/expired/) });
     expect([...alice.errors, ...bob.errors]).toEqual([]);
   }, 120_000);
+});
+
+describe('docs/django.md', () => {
+  test('shows the three files of examples/django byte for byte', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'django.md'), 'utf8');
+    const blocks = [...doc.matchAll(/<!-- file: (\S+) -->\s*\n```\w*\n([\s\S]*?)```/g)];
+    expect(blocks.map((b) => b[1])).toEqual([
+      'examples/django/board/sse.py',
+      'examples/django/board/models.py',
+      'examples/django/board/templates/board/page.html',
+    ]);
+    for (const [, file, code] of blocks) {
+      expect({ file, code }).toEqual({ file, code: readFileSync(join(ROOT, file as string), 'utf8') });
+    }
+  });
 });

@@ -63,6 +63,8 @@ async function main() {
   await startChild(PYTHON, [MANAGE, 'runserver', '--noreload', `127.0.0.1:${port}`], /(Quit the server with)/, env);
   console.log(`django example: listening on ${origin}/ (log in as alice/alice or bob/bob)`);
   console.log(`sse-runserver --channels token at ${env.SSE_URL}, allowing ${origin}`);
+  const shell = `DJANGO_DB=${env.DJANGO_DB} REDIS_URL=${redisUrl} ${PYTHON} ${path.relative(process.cwd(), MANAGE)} shell`;
+  console.log(`save a Message: ${shell} -c "from board.models import Message; Message.objects.create(text='hi all')"`);
 
   const stop = () => {
     for (const child of children) child.kill('SIGTERM');
