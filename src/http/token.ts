@@ -235,10 +235,15 @@ function claimsOf(payload: JWTPayload): TokenClaims {
  * channel the token names exactly.
  */
 function channelsFor(claims: TokenClaims, asked: readonly string[]): string[] {
-  const named = asked
-    .flatMap((v) => v.split(','))
-    .map((v) => v.trim())
-    .filter((v) => v !== '');
+  // A Set: each named channel is matched against the grant once, however often it is repeated.
+  const named = [
+    ...new Set(
+      asked
+        .flatMap((v) => v.split(','))
+        .map((v) => v.trim())
+        .filter((v) => v !== ''),
+    ),
+  ];
   if (named.length === 0) {
     if (claims.channels.channels.size === 0) {
       throw new ChannelNameError(
@@ -302,11 +307,12 @@ export function fromToken(options: TokenOptions): TokenResolver {
 
   resolve.attached = (req, connection) => {
     const claims = accepted.get(req);
-    if (claims !== undefined)
-      endAtExpiry(connection, claims, () => {
-        counters.expired += 1;
-        logger.info('ending an SSE stream: its token expired', { sub: claims.sub });
-      });
+    if (claims === undefined) return;
+    logger.debug('token stream opened', { sub: claims.sub, channels: connection.channels });
+    endAtExpiry(connection, claims, () => {
+      counters.expired += 1;
+      logger.info('ending an SSE stream: its token expired', { sub: claims.sub });
+    });
   };
   resolve.claimsOf = (req) => accepted.get(req);
   Object.assign(resolve, { verifier, counters });
