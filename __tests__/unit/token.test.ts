@@ -1,8 +1,10 @@
 // fromToken() and the verifier (docs/tokens.md): what a token must be to be
 // accepted, which channels it grants, and where a request's token is read.
 import { generateKeyPairSync, createHmac } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { SignJWT } from 'jose';
+import type { Connection } from '../../src/core/connection';
 import { isSseHubError } from '../../src/core/errors';
 import {
   createTokenVerifier,
@@ -222,5 +224,39 @@ describe('fromToken', () => {
     const request = req(`/?token=${await token({ sub: 'bob', channels: ['bob'] })}`);
     await resolve(request);
     expect((resolve.claimsOf(request) as TokenClaims).sub).toBe('bob');
+  });
+});
+
+describe('fromToken: the end of a stream at exp', () => {
+  afterEach(() => jest.useRealTimers());
+
+  async function attachedStream(exp: number) {
+    const resolve = fromToken({ secrets: [SECRET] });
+    const request = req(`/?token=${await sign({ exp, channels: ['bob'] })}`);
+    await resolve(request);
+    const res = new EventEmitter();
+    const connection = { channels: ['bob'], res, end: jest.fn() };
+    return { resolve, request, res, connection };
+  }
+
+  test('ends the connection at exp, also when exp is beyond one setTimeout (24.8 days)', async () => {
+    const thirtyDays = 30 * 24 * 3600;
+    const { resolve, request, connection } = await attachedStream(now() + thirtyDays);
+    jest.useFakeTimers({ now: Date.now() });
+    resolve.attached?.(request, connection as unknown as Connection);
+    jest.advanceTimersByTime(2 ** 31 - 1);
+    expect(connection.end).not.toHaveBeenCalled();
+    jest.advanceTimersByTime(thirtyDays * 1000);
+    expect(connection.end).toHaveBeenCalledWith('server');
+    expect(resolve.counters.expired).toBe(1);
+  });
+
+  test('a stream that closes first leaves no timer behind', async () => {
+    const { resolve, request, res, connection } = await attachedStream(now() + 60);
+    jest.useFakeTimers({ now: Date.now() });
+    resolve.attached?.(request, connection as unknown as Connection);
+    expect(jest.getTimerCount()).toBe(1);
+    res.emit('close');
+    expect(jest.getTimerCount()).toBe(0);
   });
 });
