@@ -137,7 +137,7 @@ describe('createTokenVerifier', () => {
     const mac = createHmac('sha256', pem).update(`${header}.${payload}`).digest('base64url');
     expect(await refusal(v.verify(`${header}.${payload}.${mac}`))).toMatchObject({
       code: 'SSE_ERR_TOKEN',
-      message: expect.stringMatching(/HS256 are not accepted/),
+      message: expect.stringMatching(/"HS256" are not accepted/),
     });
   });
 

@@ -139,7 +139,7 @@ export function createTokenVerifier(options: TokenKeyOptions): TokenVerifier {
       const candidates = keys.filter((k) => k.algorithms.includes(alg));
       if (candidates.length === 0) {
         throw tokenError(
-          `tokens signed with ${alg} are not accepted here; the configured keys take ${algorithms.join(', ')}`,
+          `tokens signed with ${JSON.stringify(alg.slice(0, 16))} are not accepted here; the configured keys take ${algorithms.join(', ')}`,
         );
       }
       // Rotation: try each key of this algorithm. A claim failure (expired)
