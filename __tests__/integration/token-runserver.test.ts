@@ -208,6 +208,25 @@ describe('sse-runserver --channels token', () => {
   });
 });
 
+describe('sse-runserver token mode from the environment', () => {
+  test('SSE_CHANNELS, SSE_TOKEN_SECRET (a rotation list) and SSE_CORS_ORIGIN', async () => {
+    const server = await startRunserver([], {
+      SSE_CHANNELS: 'token',
+      SSE_TOKEN_SECRET: `${SECRET},${OLD_SECRET}`,
+      SSE_CORS_ORIGIN: PAGE_ORIGIN,
+    });
+    try {
+      const token = await sign({ exp: now() + 60, channels: ['all'] }, OLD_SECRET);
+      const reader = await SseReader.open(`${server.url}/?token=${token}`, { origin: PAGE_ORIGIN });
+      expect(reader.status).toBe(200);
+      expect(reader.headers['access-control-allow-origin']).toBe(PAGE_ORIGIN);
+      reader.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('sse-runserver token and CORS flags', () => {
   test.each([
     [['--channels', 'token'], /needs --token-secret/],
