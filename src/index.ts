@@ -4,12 +4,16 @@
 export { createHub } from './create-hub.js';
 export { configure, sendEvent, getDefaultHub } from './default-hub.js';
 export { Hub, type HubStats, type SendResult, type AttachOptions } from './core/hub.js';
+export type { ChannelSummary, PresenceOverview } from './core/presence.js';
+export type { PresenceEventData } from './core/presence-events.js';
+export type { Refusal, RefusalKind } from './core/refusals.js';
 export type { HubOptions, HistoryOptions } from './core/options.js';
 export type { Connection, CloseReason } from './core/connection.js';
 
 // Express (and plain node:http) handlers
 export { sseMiddleware, type SseMiddlewareOptions, type SseRequestHandler } from './express/middleware.js';
 export { clientScripts, type ClientScriptsOptions, type StaticHandler } from './express/client-scripts.js';
+export { sseAdmin, type SseAdminOptions, type SseAdminHandler } from './express/admin.js';
 export {
   fromQuery,
   fromSession,
@@ -58,6 +62,12 @@ export type {
   BrokerHealth,
   BrokerHistory,
   BrokerListener,
+  BrokerPresence,
+  ChannelPresence,
+  PresenceHandle,
+  PresenceReading,
+  PresenceSource,
+  HistoryLength,
   HistoryLimits,
   HistorySnapshot,
   ChannelHistory,

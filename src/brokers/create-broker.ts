@@ -11,6 +11,7 @@ export function createBroker(options: ResolvedHubOptions): Broker {
       url: options.redisUrl as string,
       channelPrefix: options.channelPrefix,
       logger: options.logger,
+      presenceTtl: options.presenceTtl * 1000,
     });
   }
   return new MemoryBroker();

@@ -91,12 +91,12 @@ end
 return out
 `;
 
-const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex');
+export const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex');
 const PUBLISH_SHA = sha1(PUBLISH_SCRIPT);
 const READ_SHA = sha1(READ_SCRIPT);
 
 /** EVALSHA, falling back to EVAL when Redis lost its script cache (restart, SCRIPT FLUSH). */
-async function runScript(
+export async function runScript(
   run: RunCommand,
   script: string,
   sha: string,

@@ -8,13 +8,18 @@ import type {
   BrokerHealth,
   BrokerHistory,
   BrokerListener,
+  BrokerPresence,
+  HistoryLength,
   HistoryLimits,
   HistorySnapshot,
+  PresenceHandle,
+  PresenceSource,
 } from '../core/broker.js';
 import { BrokerUnavailableError } from '../core/errors.js';
 import type { SseEvent } from '../core/event.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { publishWithHistory, readHistory, type RunCommand } from './redis-history.js';
+import { historyKeys, publishWithHistory, readHistory, type RunCommand } from './redis-history.js';
+import { RedisPresence } from './redis-presence.js';
 import { decodePayload, encodePayload } from './redis-wire.js';
 
 export interface RedisBrokerOptions {
@@ -26,6 +31,11 @@ export interface RedisBrokerOptions {
   logger?: Logger;
   /** Longest wait between reconnect attempts, in ms. Defaults to 2000. */
   maxReconnectDelay?: number;
+  /**
+   * Ms a process's presence record lives in Redis without a refresh (it is
+   * refreshed every third of that). Defaults to 15000.
+   */
+  presenceTtl?: number;
 }
 
 export type RedisClient = ReturnType<typeof createClient>;
@@ -37,7 +47,7 @@ export interface RedisBrokerCounters {
   reconnects: number;
 }
 
-export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
+export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerPresence, HistoryLength {
   readonly name = 'redis';
   readonly counters: RedisBrokerCounters = { badPayloads: 0, reconnects: 0 };
   /** The publishing connection; also usable for commands (history, sessions). */
@@ -54,11 +64,14 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
   private readonly onMessage = new Map<string, (message: string) => void>();
   /** Channel → its last SUBSCRIBE/UNSUBSCRIBE, which the next one waits for (see serially). */
   private readonly channelOps = new Map<string, Promise<void>>();
+  private readonly presenceTtl: number;
+  private readonly presences = new Set<RedisPresence>();
 
   constructor(options: RedisBrokerOptions) {
     this.prefix = options.channelPrefix ?? '';
     this.logger = options.logger ?? silentLogger;
     const maxDelay = options.maxReconnectDelay ?? 2000;
+    this.presenceTtl = options.presenceTtl ?? 15_000;
     this.client = createClient({
       url: options.url,
       // A command must fail at once while Redis is away, never wait in the
@@ -153,6 +166,39 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
     }
   }
 
+  /** History length capability: XLEN of each channel's stream, pipelined. */
+  async historyLength(channels: readonly string[]): Promise<number[]> {
+    this.assertConnected();
+    const keys = historyKeys(this.prefix);
+    const lengths = await Promise.all(channels.map((channel) => this.run(['XLEN', keys.stream(channel)])));
+    return lengths.map(Number);
+  }
+
+  /** Presence capability: this process's record, refreshed until stop() (brokers/redis-presence.ts). */
+  trackPresence(source: PresenceSource): PresenceHandle {
+    const presence = new RedisPresence(source, {
+      run: this.run,
+      prefix: this.prefix,
+      ttl: this.presenceTtl,
+      logger: this.logger,
+      ready: () => !this.closed && this.client.isReady,
+    });
+    this.presences.add(presence);
+    return {
+      readOthers: async (channel) => {
+        this.assertConnected();
+        try {
+          return await presence.readOthers(channel);
+        } catch (err) {
+          throw new BrokerUnavailableError(this.name, `could not read presence from redis: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
+      },
+      stop: () => presence.stop(),
+    };
+  }
+
   // node-redis would queue commands until Redis is back; refuse instead, so
   // sendEvent rejects at once while Redis is down (SPEC §7).
   private assertConnected(): void {
@@ -212,6 +258,8 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    for (const presence of this.presences) presence.stop();
+    await Promise.all([...this.presences].map((presence) => presence.withdrawn));
     this.closed = true;
     this.updateHealth();
     await Promise.all([closeClient(this.client), closeClient(this.subscriber)]);

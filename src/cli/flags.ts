@@ -146,6 +146,40 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
       'require Authorization: Bearer <token> on POST /publish and allow it from any address (default: loopback only)',
   },
   {
+    flags: '--admin-token <token>',
+    env: 'SSE_ADMIN_TOKEN',
+    description:
+      'require Authorization: Bearer <token> on GET /channels and the admin dashboard, from any address (default: --publish-token, else loopback only)',
+  },
+  {
+    flags: '--admin',
+    env: 'SSE_ADMIN',
+    description: 'serve the admin dashboard at /_admin/ (protected like GET /channels)',
+    defaultValue: false,
+  },
+  {
+    flags: '--presence-channels <list>',
+    env: 'SSE_PRESENCE_CHANNELS',
+    description:
+      'channels that send presence events (join/leave with user and count) to their subscribers; comma list, * matches any characters, e.g. lobby,team-*',
+    parse: list,
+  },
+  {
+    flags: '--presence-debounce <ms>',
+    env: 'SSE_PRESENCE_DEBOUNCE',
+    description: 'ms a user must stay gone before their presence leave is sent (a reconnect within it sends nothing)',
+    defaultValue: 2000,
+    parse: positiveInt,
+  },
+  {
+    flags: '--presence-ttl <seconds>',
+    env: 'SSE_PRESENCE_TTL',
+    description:
+      "seconds a process's presence record lives in Redis unrefreshed: a process that dies drops out of presence within it",
+    defaultValue: 15,
+    parse: positiveInt,
+  },
+  {
     flags: '--heartbeat <ms>',
     env: 'SSE_HEARTBEAT',
     description: 'ms between pings on an idle stream',

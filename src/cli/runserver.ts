@@ -29,6 +29,11 @@ interface RunserverFlags {
   tokenCookie: string;
   corsOrigin?: string[];
   publishToken?: string;
+  adminToken?: string;
+  admin: boolean;
+  presenceChannels?: string[];
+  presenceDebounce: number;
+  presenceTtl: number;
   static?: string;
   sessionSecret?: string[];
   sessionCookie: string;
@@ -91,6 +96,8 @@ export async function main(argv: string[]): Promise<void> {
       corsOrigins,
       path: flags.path,
       publishToken: flags.publishToken,
+      adminToken: flags.adminToken,
+      admin: flags.admin,
       staticDir: flags.static,
       logger,
       metrics: flags.metrics && (isWorker() ? clusterMetricsSource : true),
@@ -104,6 +111,9 @@ export async function main(argv: string[]): Promise<void> {
         maxChannels: flags.maxChannels,
         maxBufferedBytes: flags.maxBufferedBytes,
         history: flags.history === undefined ? false : { size: flags.history },
+        presenceChannels: flags.presenceChannels,
+        presenceDebounce: flags.presenceDebounce,
+        presenceTtl: flags.presenceTtl,
       },
     });
   } catch (err) {

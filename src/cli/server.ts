@@ -10,17 +10,21 @@ import type { HubOptions } from '../core/options.js';
 import type { Logger } from '../core/logger.js';
 import { createHub } from '../create-hub.js';
 import { clientScripts } from '../express/client-scripts.js';
+import { createAdminHandler, type AdminHandler } from '../http/admin.js';
+import { createChannelsHandler } from '../http/channels.js';
 import { createCors } from '../http/cors.js';
 import { createHealthHandler } from '../http/health.js';
 import { PROBE_SEGMENT, sseProbe } from '../http/probe.js';
 import { createMetricsHandler, createMetricsRegistry, type MetricsSource } from '../http/metrics.js';
-import { createPublishHandler } from '../http/publish.js';
+import { checkAccess, createPublishHandler } from '../http/publish.js';
 import { fromQuery, type ChannelResolver } from '../http/resolvers.js';
 import { sendError, sendJsonError } from '../http/respond.js';
 import { createSubscribeHandler } from '../http/subscribe.js';
 import { isTokenResolver, type TokenCounters } from '../http/token.js';
 
 export const STATIC_PREFIX = '/static/sse-hub/';
+/** Where `--admin` serves the dashboard. */
+export const ADMIN_PREFIX = '/_admin';
 
 export interface ServerOptions {
   /** Options of the hub the server creates (ignored when `hub` is given). */
@@ -38,6 +42,13 @@ export interface ServerOptions {
   corsOrigins?: readonly string[];
   /** Bearer token for POST /publish; without it, loopback only. */
   publishToken?: string;
+  /**
+   * Bearer token for GET /channels and the admin dashboard. Defaults to
+   * publishToken; with neither, they answer loopback only.
+   */
+  adminToken?: string;
+  /** Serve the admin dashboard at /_admin/. Defaults to false. */
+  admin?: boolean;
   /** A folder of pages to serve on paths no other route takes (index.html at /). Defaults to none. */
   staticDir?: string;
   /**
@@ -67,6 +78,11 @@ export function createServer(options: ServerOptions = {}): SseServer {
   const publish = createPublishHandler({ hub, token: options.publishToken, tokens: tokens?.verifier });
   const cors = createCors({ origins: options.corsOrigins ?? [] });
   const health = createHealthHandler(hub);
+  const adminToken = options.adminToken ?? options.publishToken;
+  const adminAccess = (req: http.IncomingMessage): void =>
+    checkAccess(req, adminToken, { action: 'the admin API', flag: '--admin-token' });
+  const channels = createChannelsHandler({ hub, access: adminAccess });
+  const admin: AdminHandler | undefined = options.admin ? createAdminHandler({ hub, access: adminAccess }) : undefined;
   // The probe of `--doctor` sits next to the stream: `/sse/` → `/sse/_probe`.
   const probePath = `${ssePath}${PROBE_SEGMENT}`;
   const probe = sseProbe();
@@ -83,6 +99,15 @@ export function createServer(options: ServerOptions = {}): SseServer {
       if (pathname === '/healthz') return health(req, res);
       if (pathname === probePath) return probe(req, res);
       if (pathname === '/publish') return cors(req, res) ? undefined : publish(req, res);
+      if (pathname === '/channels') return channels(req, res);
+      if (pathname.startsWith('/channels/')) return channels(req, res, pathname.slice('/channels/'.length));
+      if (admin !== undefined && pathname === ADMIN_PREFIX) {
+        res.writeHead(308, { Location: `${ADMIN_PREFIX}/` }).end();
+        return;
+      }
+      if (admin !== undefined && pathname.startsWith(`${ADMIN_PREFIX}/`)) {
+        return admin(req, res, pathname.slice(ADMIN_PREFIX.length));
+      }
       if (pathname === '/metrics' && metrics !== undefined) return metrics(req, res);
       if (pathname.startsWith(STATIC_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
         req.url = (req.url ?? '').slice(STATIC_PREFIX.length - 1);
@@ -112,6 +137,7 @@ export function createServer(options: ServerOptions = {}): SseServer {
     },
     close() {
       closing ??= (async () => {
+        admin?.close();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         // A shared hub outlives this server: its streams here are cut below.
         if (ownsHub) await hub.close();

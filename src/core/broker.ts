@@ -93,3 +93,61 @@ export function hasHistory(broker: Broker): broker is Broker & BrokerHistory {
   const candidate = broker as Partial<BrokerHistory>;
   return typeof candidate.publishWithHistory === 'function' && typeof candidate.readHistory === 'function';
 }
+
+/** Who is on one channel: open connections, and the distinct user names among them (session mode). */
+export interface ChannelPresence {
+  /** Open SSE connections listening on the channel. */
+  connections: number;
+  /** Distinct users among them, sorted; connections without a user (query mode) add none. */
+  users: string[];
+}
+
+/** What one process has open right now, read by the broker whenever it refreshes its record. */
+export interface PresenceSource {
+  /** Grows whenever the snapshot changes: an unchanged record only has its TTL extended. */
+  readonly version: number;
+  /** Channel → presence in this process (channels with at least one connection only). */
+  snapshot(): ReadonlyMap<string, ChannelPresence>;
+}
+
+/** The other processes' presence, as a broker last saw it. */
+export interface PresenceReading {
+  /** Live processes other than the reader. */
+  processes: number;
+  /** Channel → their summed presence (users merged, deduplicated). */
+  channels: Map<string, ChannelPresence>;
+}
+
+/** A process's registration with a presence-capable broker. */
+export interface PresenceHandle {
+  /** The other processes' presence: one channel, or every channel. This process's own is not included. */
+  readOthers(channel?: string): Promise<PresenceReading>;
+  /** Stops refreshing and withdraws this process's record. */
+  stop(): void;
+}
+
+/**
+ * Optional capability: presence across every process sharing the broker
+ * (docs/operations.md "Presence"). Each process publishes a small record of
+ * its own connections, refreshed on a timer (never per event), and readers
+ * sum the live records; a process that dies drops out when its record expires.
+ */
+export interface BrokerPresence {
+  trackPresence(source: PresenceSource): PresenceHandle;
+}
+
+export function hasPresence(broker: Broker): broker is Broker & BrokerPresence {
+  return typeof (broker as Partial<BrokerPresence>).trackPresence === 'function';
+}
+
+/**
+ * Optional capability of a history store: how many events each channel keeps
+ * right now (for the admin dashboard). Implemented by MemoryHistory and RedisBroker.
+ */
+export interface HistoryLength {
+  historyLength(channels: readonly string[]): Promise<number[]>;
+}
+
+export function hasHistoryLength(store: object): store is HistoryLength {
+  return typeof (store as Partial<HistoryLength>).historyLength === 'function';
+}

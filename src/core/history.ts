@@ -3,7 +3,7 @@
 // within that millisecond. Invariant: ids only ever grow — across channels, and
 // across restarts as long as the clock does not go back — so "after id X" means
 // the same thing on every channel and replay order is id order.
-import type { Broker, BrokerHistory, ChannelHistory, HistoryLimits, HistorySnapshot } from './broker.js';
+import type { Broker, BrokerHistory, ChannelHistory, HistoryLength, HistoryLimits, HistorySnapshot } from './broker.js';
 import type { SseEvent } from './event.js';
 
 /** A parsed id: [milliseconds, sequence]. */
@@ -100,7 +100,7 @@ interface ChannelRing {
  * Channels whose events all expired are forgotten; the ttl part of the
  * horizon still reports the loss.
  */
-export class MemoryHistory implements BrokerHistory {
+export class MemoryHistory implements BrokerHistory, HistoryLength {
   private readonly broker: Broker;
   private readonly clock = new IdClock();
   private readonly rings = new Map<string, ChannelRing>();
@@ -148,6 +148,11 @@ export class MemoryHistory implements BrokerHistory {
       });
     }
     return Promise.resolve({ channels, lastId: this.lastId });
+  }
+
+  /** Events kept per channel (those past their ttl are dropped at the next read or write). */
+  historyLength(channels: readonly string[]): Promise<number[]> {
+    return Promise.resolve(channels.map((channel) => this.rings.get(channel)?.length ?? 0));
   }
 
   /** Channels currently holding events; for tests and stats. */

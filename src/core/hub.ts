@@ -5,7 +5,15 @@
 // connection is core/replay.ts and catching up after a broker outage is
 // core/catch-up.ts; heartbeats are core/heartbeat.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { hasHealth, hasHistory, type Broker, type BrokerHistory, type HistoryLimits } from './broker.js';
+import {
+  hasHealth,
+  hasHistory,
+  hasHistoryLength,
+  type Broker,
+  type BrokerHistory,
+  type ChannelPresence,
+  type HistoryLimits,
+} from './broker.js';
 import { CatchUp } from './catch-up.js';
 import { Connection, type CloseReason } from './connection.js';
 import { BrokerUnavailableError, SseHubError } from './errors.js';
@@ -15,6 +23,8 @@ import { encodeFrame } from './frame.js';
 import { Heartbeat } from './heartbeat.js';
 import { MemoryHistory, parseEventId, type EventIdParts } from './history.js';
 import type { ResolvedHubOptions } from './options.js';
+import { HubPresence, type ChannelSummary, type PresenceOverview } from './presence.js';
+import { RefusalLog, type RefusalKind } from './refusals.js';
 import { Replays } from './replay.js';
 
 export interface HubStats {
@@ -42,6 +52,10 @@ export interface SendResult {
 export interface AttachOptions {
   /** The id the client last saw (Last-Event-ID): with history on, missed events are replayed first. */
   lastEventId?: string;
+  /** The user the connection belongs to (session mode): counted in presence and presence events. */
+  user?: string;
+  /** Receives events but is left out of presence (the admin dashboard's tail). Defaults to false. */
+  observer?: boolean;
 }
 
 export class Hub {
@@ -63,10 +77,17 @@ export class Hub {
   private readonly replays: Replays | undefined;
   /** Catch-up after broker outages; only with a shared history and a broker that reports its health. */
   private readonly catchUp: CatchUp | undefined;
+  /** Who is connected, here and in every process (core/presence.ts); changes on attach/detach only. */
+  private readonly presenceState: HubPresence;
+  /** Channel → events received, for the dashboard's events/s (one Map update per event, never per listener). */
+  private readonly channelEvents = new Map<string, number>();
+  /** Recent refusals (slow clients, caps, 401/403) for the admin dashboard. */
+  readonly refusals = new RefusalLog();
 
   constructor(broker: Broker, options: ResolvedHubOptions) {
     this.broker = broker;
     this.options = options;
+    this.presenceState = new HubPresence(broker, options, (channel, event) => this.publish(channel, event));
     if (options.history !== null) {
       const limits = (this.limits = options.history);
       const history = (this.history = hasHistory(broker) ? broker : new MemoryHistory(broker));
@@ -139,6 +160,7 @@ export class Hub {
     if (!connection.open) return connection; // the client left during writeHead
     this.connections.add(connection);
     this.heartbeat.add(connection);
+    this.presenceState.attached(connection, options);
     // heartbeatEvent: the first event tells the page the interval.
     if (this.options.heartbeatEvent) connection.write(this.heartbeat.frame());
     if (this.replays !== undefined && options.lastEventId !== undefined) {
@@ -147,6 +169,45 @@ export class Hub {
     }
     for (const channel of channels) this.listenersOf(channel).add(connection);
     return connection;
+  }
+
+  /**
+   * Open connections on `channel` in every process sharing the broker, and
+   * the distinct users among them (session mode). Other processes are seen as
+   * of their last presence refresh (about a second).
+   */
+  async presence(channel: string): Promise<ChannelPresence> {
+    return this.presenceState.get(assertChannelName(channel));
+  }
+
+  /** Every channel with open connections in any process sharing the broker, busiest first. */
+  async channels(): Promise<ChannelSummary[]> {
+    return (await this.presenceOverview()).channels;
+  }
+
+  /**
+   * channels(), and how many live processes share the broker's presence (this
+   * one included). `localOnly`: this process alone, without asking the broker.
+   */
+  presenceOverview(options: { localOnly?: boolean } = {}): Promise<PresenceOverview> {
+    return this.presenceState.overview(options.localOnly === true);
+  }
+
+  /** Events received per channel this process listens on, since it started listening. */
+  channelEventCounts(): ReadonlyMap<string, number> {
+    return this.channelEvents;
+  }
+
+  /** Events kept in history per channel, or undefined when history is off or cannot tell. */
+  async historyLengths(channels: readonly string[]): Promise<number[] | undefined> {
+    const history = this.history;
+    if (history === undefined || !hasHistoryLength(history)) return undefined;
+    return history.historyLength(channels);
+  }
+
+  /** Notes a refusal for the admin dashboard (bounded: see core/refusals.ts). */
+  recordRefusal(kind: RefusalKind, detail: string): void {
+    this.refusals.record(kind, detail);
   }
 
   /** django_sse's send_event: validates, then publishes through the broker. */
@@ -197,6 +258,7 @@ export class Hub {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.heartbeat.stop();
+      this.presenceState.close();
       this.catchUp?.close();
       for (const connection of [...this.connections]) connection.end('hub-closed');
       await this.broker.close();
@@ -211,6 +273,7 @@ export class Hub {
    */
   private received(channel: string, event: SseEvent): void {
     this.counters.eventsReceived++;
+    this.channelEvents.set(channel, (this.channelEvents.get(channel) ?? 0) + 1);
     const id = parseEventId(event.id);
     if (this.catchUp?.intercept(channel, event, id) === true) return;
     this.deliver(channel, event, id);
@@ -278,8 +341,13 @@ export class Hub {
     if (!this.connections.delete(connection)) return;
     this.heartbeat.remove(connection);
     this.replays?.forget(connection);
+    this.presenceState.detached(connection);
     if (connection.closeReason === 'slow') {
       this.counters.slowClientsClosed++;
+      this.refusals.record(
+        'slow-client',
+        `closed a client on ${connection.channels.join(',')}: more than ${this.options.maxBufferedBytes} bytes unsent`,
+      );
       this.options.logger.info('closed a slow SSE client', {
         channels: connection.channels,
         maxBufferedBytes: this.options.maxBufferedBytes,
@@ -304,11 +372,13 @@ export class Hub {
         });
       });
     this.subscriptions.set(channel, subscribed);
+    this.channelEvents.set(channel, 0);
     this.catchUp?.subscribing(channel, subscribed, () => this.listeners.has(channel));
   }
 
   private brokerUnsubscribe(channel: string): void {
     this.subscriptions.delete(channel);
+    this.channelEvents.delete(channel);
     this.catchUp?.unsubscribed(channel);
     this.broker.unsubscribe(channel).catch((err: unknown) => {
       this.options.logger.warn(`could not unsubscribe from channel "${channel}"`, { error: String(err) });

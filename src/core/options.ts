@@ -40,6 +40,20 @@ export interface HubOptions {
   sendTimeout?: number;
   /** Keep events for Last-Event-ID replay (SPEC §7). `true` uses the defaults. Defaults to off. */
   history?: boolean | HistoryOptions;
+  /**
+   * Channels that send `presence` events (join/leave with the user and the
+   * count) to their subscribers; `*` matches any run of name characters, e.g.
+   * `['lobby', 'team-*']`. Defaults to none.
+   */
+  presenceChannels?: readonly string[];
+  /** Ms a user must stay gone before their `leave` is sent; a reconnect within it sends nothing. Defaults to 2000. */
+  presenceDebounce?: number;
+  /**
+   * Seconds a process's presence record lives in Redis without a refresh; it
+   * is refreshed every third of that, so a process that dies drops out of
+   * presence within this time. Defaults to 15.
+   */
+  presenceTtl?: number;
   /** Where sse-hub logs. Defaults to silent. */
   logger?: Logger;
 }
@@ -55,6 +69,9 @@ export interface ResolvedHubOptions {
   maxBufferedBytes: number;
   sendTimeout: number;
   history: Required<HistoryOptions> | null;
+  presenceChannels: readonly string[];
+  presenceDebounce: number;
+  presenceTtl: number;
   logger: Logger;
 }
 
@@ -68,7 +85,12 @@ const DEFAULTS = {
   maxChannels: 64,
   maxBufferedBytes: 4 * 1024 * 1024,
   sendTimeout: 5000,
+  presenceDebounce: 2000,
+  presenceTtl: 15,
 } as const;
+
+/** A channel name in which `*` may stand for any run of name characters. */
+const PRESENCE_PATTERN = /^[A-Za-z0-9_.:@*-]{1,128}$/;
 
 /** Reads the Redis URL from the environment, as SPEC §3 names it. */
 export function redisUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -106,6 +128,24 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
   positiveInteger('maxChannels', merged.maxChannels, 'channels');
   positiveInteger('maxBufferedBytes', merged.maxBufferedBytes, 'bytes');
   positiveInteger('sendTimeout', merged.sendTimeout, 'ms');
+  const presenceChannels = options.presenceChannels ?? [];
+  if (!Array.isArray(presenceChannels) || !presenceChannels.every((p) => PRESENCE_PATTERN.test(String(p)))) {
+    throw new OptionError(
+      `presenceChannels must be a list of channel names, * matching any characters (e.g. ["lobby", "team-*"]), got ${JSON.stringify(presenceChannels)}`,
+    );
+  }
+  if (
+    typeof merged.presenceDebounce !== 'number' ||
+    !Number.isInteger(merged.presenceDebounce) ||
+    merged.presenceDebounce < 0
+  ) {
+    throw new OptionError(
+      `presenceDebounce must be a whole number of ms >= 0, got ${JSON.stringify(merged.presenceDebounce)}`,
+    );
+  }
+  positiveInteger('presenceTtl', merged.presenceTtl, 'seconds');
+  if (merged.presenceTtl < 3)
+    throw new OptionError(`presenceTtl must be at least 3 seconds, got ${merged.presenceTtl}`);
 
   return {
     broker,
@@ -118,6 +158,9 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
     maxBufferedBytes: merged.maxBufferedBytes,
     sendTimeout: merged.sendTimeout,
     history: resolveHistory(options.history),
+    presenceChannels: [...presenceChannels],
+    presenceDebounce: merged.presenceDebounce,
+    presenceTtl: merged.presenceTtl,
     logger: options.logger ?? silentLogger,
   };
 }

@@ -4,19 +4,14 @@
 // node_modules, never copied: the browser scripts load it from beside themselves.
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import serveStatic from 'serve-static';
+import { publicDir } from '../http/public-dir.js';
+
+export { publicDir };
 
 /** The URL path, under the mount, at which the EventSource polyfill is served. */
 export const POLYFILL_PATH = '/eventsource-polyfill.js';
-
-/** The package's own public/ folder (found upward from this file, in src/ or dist/). */
-export function publicDir(): string {
-  let dir = __dirname;
-  while (!existsSync(join(dir, 'public', 'sse.js')) && dirname(dir) !== dir) dir = dirname(dir);
-  return join(dir, 'public');
-}
 
 /** The file of event-source-polyfill the browser gets (its minified build). */
 export function polyfillFile(): string {

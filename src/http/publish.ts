@@ -9,6 +9,7 @@ import { assertChannelName } from '../core/channel.js';
 import { HttpError } from '../core/errors.js';
 import { toEvent } from '../core/event.js';
 import type { Hub } from '../core/hub.js';
+import { recordRefusal } from './refusals.js';
 import { sendError, sendJson, sendJsonError } from './respond.js';
 import { grants, type ChannelGrant, type TokenVerifier } from './token.js';
 
@@ -23,6 +24,8 @@ export interface PublishOptions {
    * to the channels of its `publish` claim (docs/tokens.md). Defaults to none.
    */
   tokens?: TokenVerifier;
+  /** Decides who may publish instead of `token` and `tokens` (the admin dashboard's own rule). */
+  access?: (req: IncomingMessage) => void | Promise<void>;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -30,7 +33,7 @@ export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
 export function createPublishHandler(
   options: PublishOptions,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const { hub, token, tokens } = options;
+  const { hub, token, tokens, access } = options;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   return async (req, res) => {
@@ -39,8 +42,12 @@ export function createPublishHandler(
         sendJsonError(res, 405, `use POST to publish, not ${req.method}`, { Allow: 'POST' });
         return;
       }
-      const grant = await publishGrant(req, token, tokens);
-      if (grant === undefined) checkAccess(req, token);
+      let grant: ChannelGrant | undefined;
+      if (access !== undefined) await access(req);
+      else {
+        grant = await publishGrant(req, token, tokens);
+        if (grant === undefined) checkAccess(req, token);
+      }
       const body = parseBody(await readBody(req, maxBodyBytes));
       const channel = assertChannelName(body.channel, 'channel');
       if (grant !== undefined && !grants(grant, channel)) {
@@ -50,6 +57,7 @@ export function createPublishHandler(
       const result = await hub.publish(channel, event);
       sendJson(res, 202, result);
     } catch (err) {
+      recordRefusal(hub, req, 'POST /publish', err);
       sendError(res, err, hub.options.logger);
     }
   };
@@ -84,21 +92,41 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function checkAccess(req: IncomingMessage, token: string | undefined): void {
+/** What a refused request is told: the action refused and the flag that opens it up. */
+export interface AccessWording {
+  /** e.g. `publishing`. */
+  action: string;
+  /** e.g. `--publish-token`. */
+  flag: string;
+}
+
+const PUBLISH_WORDING: AccessWording = { action: 'publishing', flag: '--publish-token' };
+
+/**
+ * The access rule of /publish, shared by every operator endpoint (/channels,
+ * the admin dashboard): without a token, loopback only and never through a
+ * proxy; with one, `Authorization: Bearer <token>` from anywhere, compared in
+ * constant time. Throws HttpError 403 or 401.
+ */
+export function checkAccess(
+  req: IncomingMessage,
+  token: string | undefined,
+  wording: AccessWording = PUBLISH_WORDING,
+): void {
   if (token === undefined) {
     // A reverse proxy on the same machine connects from loopback too: a request
     // it forwarded carries its headers, and is not trusted as local.
     if (!isLoopback(req.socket.remoteAddress) || isForwarded(req)) {
       throw new HttpError(
         403,
-        'publishing is allowed from loopback only; set --publish-token to publish from elsewhere',
+        `${wording.action} is allowed from loopback only; set ${wording.flag} to allow it from elsewhere`,
       );
     }
     return;
   }
   const header = req.headers.authorization ?? '';
   if (!sameSecret(header.startsWith('Bearer ') ? header.slice(7) : '', token)) {
-    throw new HttpError(401, 'missing or wrong publish token: send Authorization: Bearer <token>');
+    throw new HttpError(401, `missing or wrong token for ${wording.action}: send Authorization: Bearer <token>`);
   }
 }
 

@@ -14,6 +14,8 @@ export interface ChannelResolver {
    * end streams later (the session cookie re-check, issue 4) keeps it here.
    */
   attached?(req: IncomingMessage, connection: Connection): void;
+  /** Optional: the user `req` was resolved for (session mode), counted in presence. */
+  userOf?(req: IncomingMessage): string | undefined;
 }
 
 /** The `req.session` express-session adds; sse-hub only reads it. */
@@ -75,11 +77,16 @@ export interface FromSessionOptions extends SessionChannelOptions {
 export function fromSession(options: FromSessionOptions = {}): ChannelResolver {
   const getUser = options.getUser ?? defaultGetUser;
   const extras = sessionChannelRule(options);
-  return async (req) => {
+  const users = new WeakMap<IncomingMessage, string>();
+  const resolve: ChannelResolver = async (req) => {
     const session = (req as IncomingMessage & { session?: unknown }).session;
     const user = isRecord(session) ? await getUser(session, req) : undefined;
-    return extras(req, channelsForUser(user));
+    const own = channelsForUser(user);
+    users.set(req, user as string);
+    return extras(req, own);
   };
+  resolve.userOf = (req) => users.get(req);
+  return resolve;
 }
 
 /**

@@ -106,6 +106,8 @@ export function fromSessionCookie(options: SessionCookieOptions): SessionCookieR
     return extras(req, own);
   }) as unknown as SessionCookieResolver;
 
+  resolve.userOf = (req) => sidOf.get(req)?.user;
+
   resolve.attached = (req, connection) => {
     const entry = sidOf.get(req);
     if (entry === undefined || recheckEvery === 0) return;

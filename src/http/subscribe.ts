@@ -7,6 +7,7 @@ import { parseChannelList } from '../core/channel.js';
 import { HttpError } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
 import { BROADCAST_CHANNEL, fromSession, queryOf, type ChannelResolver } from './resolvers.js';
+import { recordRefusal } from './refusals.js';
 import { sendError, sendJsonError } from './respond.js';
 
 /** A veto on every channel a request would listen on; false → 403. */
@@ -58,9 +59,13 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
         sendJsonError(res, 405, 'use GET to open an event stream', { Allow: 'GET, HEAD' });
         return;
       }
-      const connection = hub.attach(req, res, channels, { lastEventId: lastEventIdOf(req) });
+      const connection = hub.attach(req, res, channels, {
+        lastEventId: lastEventIdOf(req),
+        user: resolve.userOf?.(req),
+      });
       if (connection.open) resolve.attached?.(req, connection);
     } catch (err) {
+      recordRefusal(hub, req, `GET ${(req.url ?? '').split('?', 1)[0] as string}`, err);
       sendError(res, err, hub.options.logger);
     }
   };
