@@ -113,7 +113,11 @@ describe('presence events', () => {
       open(hub, ['team-red'], 'carol');
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(presenceEvents(watcher).map((e) => `${e.action} ${e.user}`)).toEqual(['join alice', 'join bob', 'join carol']);
+    expect(presenceEvents(watcher).map((e) => `${e.action} ${e.user}`)).toEqual([
+      'join alice',
+      'join bob',
+      'join carol',
+    ]);
   });
 
   test('a user on two hubs sharing the broker is announced once, and leaves only when gone from both', async () => {
