@@ -191,6 +191,10 @@
 
   // ---- chart ---------------------------------------------------------------
 
+  function label(value) {
+    return value === Math.round(value) ? String(value) : value.toFixed(value < 10 ? 2 : 1);
+  }
+
   function drawChart(series) {
     var canvas = $('chart');
     var ratio = window.devicePixelRatio || 1;
@@ -236,9 +240,9 @@
       g.lineTo(pad.left + w, y);
       g.stroke();
       g.textAlign = 'right';
-      g.fillText(String(Math.round((maxC * (4 - i)) / 4)), pad.left - 6, y + 4);
+      g.fillText(label((maxC * (4 - i)) / 4), pad.left - 6, y + 4);
       g.textAlign = 'left';
-      g.fillText(String(Math.round((maxE * (4 - i)) / 4)), pad.left + w + 6, y + 4);
+      g.fillText(label((maxE * (4 - i)) / 4), pad.left + w + 6, y + 4);
     }
     g.textAlign = 'center';
     for (var m = 10; m >= 0; m -= 2) g.fillText(m === 0 ? 'now' : '-' + m + ' min', x(now - m * 60000), height - 4);
