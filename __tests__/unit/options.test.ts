@@ -17,6 +17,9 @@ describe('resolveHubOptions', () => {
       maxBufferedBytes: 4 * 1024 * 1024,
       sendTimeout: 5000,
       history: null,
+      presenceChannels: [],
+      presenceDebounce: 2000,
+      presenceTtl: 15,
       logger: silentLogger,
     });
   });
