@@ -13,7 +13,7 @@ import { listen, type Listening } from '../helpers/listen';
 import { RedisServer } from '../helpers/redis-server';
 import { describeWithTools } from '../helpers/require-tool';
 import { startRunserver, type RunningServer } from '../helpers/run-cli';
-import { SseReader } from '../helpers/sse-reader';
+import { getJson, SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
 
 describeWithTools(['redis-server'], 'presence across processes (Redis)', () => {
@@ -135,6 +135,31 @@ describeWithTools(['redis-server'], 'presence across processes (Redis)', () => {
     const after = await scripts();
     // At most one TTL extension can fall into the window; 500 events, not 500 scripts.
     expect(after - before).toBeLessThanOrEqual(1);
+  });
+
+  test('Redis down: GET /channels is a 503; the dashboard still answers, with what this process knows', async () => {
+    const sse = createServer({ admin: true, hubOptions: { broker: 'redis', redisUrl: redis.url } });
+    servers.push(sse);
+    const base = `http://127.0.0.1:${(await sse.listen(0)).port}`;
+    await (sse.hub.broker as RedisBroker).ready();
+    await connect(`${base}/?channels=still-here`);
+    await redis.stop();
+    try {
+      await waitFor(() => !sse.hub.isHealthy(), { what: 'the broker to notice' });
+      const channels = await getJson(`${base}/channels`);
+      expect(channels.status).toBe(503);
+      expect((channels.body as { error: string }).error).toMatch(/redis/);
+      const stats = await getJson(`${base}/_admin/api/stats`);
+      expect(stats.status).toBe(200);
+      expect(stats.body).toMatchObject({
+        broker: { name: 'redis', healthy: false },
+        processes: null,
+        presenceError: expect.stringMatching(/redis/),
+        channels: [{ channel: 'still-here', connections: 1 }],
+      });
+    } finally {
+      await redis.restart();
+    }
   });
 
   test('presence events: a user on two servers joins once; leave comes when the last tab anywhere closes', async () => {
