@@ -107,6 +107,8 @@ export class RedisPresence implements PresenceHandle {
   /** The source version last written; -1 forces a rewrite. */
   private written = -1;
   private lastWrite = 0;
+  /** Channels in the record last written (an empty record is no key at all in Redis). */
+  private writtenChannels = 0;
   private writing = false;
   private stopped = false;
   /** Resolves once the record is withdrawn (awaited by RedisBroker.close). */
@@ -130,6 +132,7 @@ export class RedisPresence implements PresenceHandle {
     this.writing = true;
     try {
       const args = rewrite ? recordArgs(this.source.snapshot()) : [];
+      if (rewrite) this.writtenChannels = args.length / 2;
       const exists = await runScript(
         this.options.run,
         WRITE_SCRIPT,
@@ -140,7 +143,7 @@ export class RedisPresence implements PresenceHandle {
       this.lastWrite = now;
       this.written = version;
       // Redis lost the record (restart, flush) while this process has connections: write it again.
-      if (!rewrite && Number(exists) === 0 && this.source.snapshot().size > 0) this.written = -1;
+      if (!rewrite && Number(exists) === 0 && this.writtenChannels > 0) this.written = -1;
     } catch (err) {
       this.options.logger.debug('could not refresh the presence record; retrying', { error: String(err) });
     } finally {
