@@ -137,6 +137,8 @@ describe('--help and bad usage', () => {
     [['--redis', 'localhost:6379'], /^sse-runserver: error: .*expected a redis:\/\/ URL/],
     [['--channels', 'cookies'], /^sse-runserver: error: .*cookies.*/],
     [['extra-argument'], /^sse-runserver: error: /],
+    [['--presence-channels', 'lobby,a b'], /^sse-runserver: error: presenceChannels must be a list of channel names/],
+    [['--presence-ttl', '2'], /^sse-runserver: error: presenceTtl must be at least 3 seconds/],
   ])('sse-runserver %j → exit 2 with one line', async (args, message) => {
     const { code, stdout, stderr } = await runNode(RUNSERVER, args);
     expect(code).toBe(2);
