@@ -1,6 +1,12 @@
 // core/refusals.ts: the dashboard's refusal log stays bounded however many
 // refusals arrive, keeps the newest first, and counts every one by kind.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MemoryBroker } from '../../src/brokers/memory';
+import { Hub } from '../../src/core/hub';
+import { resolveHubOptions } from '../../src/core/options';
 import { RefusalLog, REFUSALS_KEPT } from '../../src/core/refusals';
+import { FakeResponse } from '../helpers/fake-response';
+import { waitFor } from '../helpers/wait-for';
 
 test('keeps the newest records, newest first, and counts all of them', () => {
   const log = new RefusalLog();
@@ -24,4 +30,26 @@ test('long details are cut, and kinds past the bound count as other', () => {
 
 test('an empty log has no records', () => {
   expect(new RefusalLog().recent()).toEqual([]);
+});
+
+test('the hub records a slow client it cuts, with its channels and the bound', async () => {
+  const broker = new MemoryBroker();
+  const hub = new Hub(broker, resolveHubOptions({ broker, maxBufferedBytes: 100 }, {}));
+  try {
+    const res = new FakeResponse();
+    const req = {
+      httpVersionMajor: 1,
+      httpVersionMinor: 1,
+      socket: { destroyed: false },
+    } as unknown as IncomingMessage;
+    hub.attach(req, res as unknown as ServerResponse, ['news', 'all']);
+    res.writableLength = 101;
+    await hub.sendEvent('message', 'x', 'news');
+    await waitFor(() => res.destroyed);
+    expect(hub.refusals.recent()).toEqual([
+      { time: expect.any(Number), kind: 'slow-client', detail: expect.stringMatching(/news,all.*100 bytes/) },
+    ]);
+  } finally {
+    await hub.close();
+  }
 });
