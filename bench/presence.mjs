@@ -39,6 +39,8 @@ const redis = spawn(
     stdio: 'ignore',
   },
 );
+// Never leave the private redis-server behind, whatever happens below.
+process.on('exit', () => redis.kill('SIGKILL'));
 const client = createClient({ url: `redis://127.0.0.1:${port}` });
 client.on('error', () => undefined);
 for (let i = 0; ; i++) {
