@@ -279,6 +279,30 @@ describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
     }
   });
 
+  test('presence: GET /channels names the logged-in users, one per user however many tabs', async () => {
+    const bob = await appCookie('/login/pres-bob');
+    const alice = await appCookie('/login/pres-alice');
+    for (const cookie of [bob, bob, alice]) expect((await open(sse, '', cookie)).status).toBe(200);
+    // --redis runs a worker per core, each with its own record: whichever worker
+    // answers sees the others' streams once their records are refreshed (within a second).
+    const channel = async (name: string): Promise<unknown> => (await fetch(`${sse.url}/channels/${name}`)).json();
+    const expected = { channel: 'pres-bob', connections: 2, users: ['pres-bob'] };
+    await waitFor(
+      async () =>
+        JSON.stringify(await channel('pres-bob')) === JSON.stringify(expected) &&
+        JSON.stringify(await channel('pres-bob')) === JSON.stringify(expected),
+      { what: "both of bob's tabs, seen from every worker" },
+    );
+    await waitFor(async () => ((await channel('pres-alice')) as { connections: number }).connections === 1);
+    await waitFor(
+      async () => {
+        const { users } = (await channel('all')) as { users: string[] };
+        return users.includes('pres-alice') && users.includes('pres-bob');
+      },
+      { what: 'both users on all' },
+    );
+  });
+
   test('while the session store is down: new streams get 503 JSON, open ones stay open', async () => {
     const bob = await appCookie('/login/bob');
     const open1 = await open(sse, '', bob);
