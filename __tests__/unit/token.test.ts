@@ -225,6 +225,15 @@ describe('fromToken', () => {
     await resolve(request);
     expect((resolve.claimsOf(request) as TokenClaims).sub).toBe('bob');
   });
+
+  test('userOf gives the sub, so presence counts token holders as users', async () => {
+    const named = req(`/?token=${await token({ sub: 'bob', channels: ['bob'] })}`);
+    const anonymous = req(`/?token=${await token({ channels: ['all'] })}`);
+    await resolve(named);
+    await resolve(anonymous);
+    expect(resolve.userOf?.(named)).toBe('bob');
+    expect(resolve.userOf?.(anonymous)).toBeUndefined();
+  });
 });
 
 describe('fromToken: the end of a stream at exp', () => {

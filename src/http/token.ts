@@ -315,6 +315,8 @@ export function fromToken(options: TokenOptions): TokenResolver {
     });
   };
   resolve.claimsOf = (req) => accepted.get(req);
+  // Presence names a token's holder by its `sub` (docs/operations.md "Presence").
+  resolve.userOf = (req) => accepted.get(req)?.sub;
   Object.assign(resolve, { verifier, counters });
   return resolve;
 }
