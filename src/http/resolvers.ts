@@ -14,7 +14,7 @@ export interface ChannelResolver {
    * end streams later (the session cookie re-check, issue 4) keeps it here.
    */
   attached?(req: IncomingMessage, connection: Connection): void;
-  /** Optional: the user `req` was resolved for (session mode), counted in presence. */
+  /** Optional: the user `req` was resolved for (session or token mode), counted in presence. */
   userOf?(req: IncomingMessage): string | undefined;
 }
 
