@@ -18,6 +18,7 @@ export {
   fromQuery,
   fromSession,
   defaultGetUser,
+  userChannelPrefix,
   type ChannelResolver,
   type FromQueryOptions,
   type FromSessionOptions,

@@ -165,6 +165,7 @@ describeWithTools(['redis-server', 'redis-cli'], 'README Redis example', () => {
     expect(event).toEqual({ event: 'message', data: '{"type": "message", "user": "tug"}' });
     await fetch(`${server.url}/publish`, {
       method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ channel: 'other', data: 'marker' }),
     });
     await other.waitForEvents(1);

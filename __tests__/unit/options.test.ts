@@ -20,6 +20,8 @@ describe('resolveHubOptions', () => {
       presenceChannels: [],
       presenceDebounce: 2000,
       presenceTtl: 15,
+      maxConnections: 10_000,
+      maxConnectionsPerIp: 0,
       logger: silentLogger,
     });
   });
@@ -64,6 +66,8 @@ describe('resolveHubOptions', () => {
     [{ history: 'yes' }, 'history must be true, false or { size, ttl }'],
     [{ history: { size: 0 } }, 'history.size must be a positive whole number of events'],
     [{ broker: {} }, 'broker must be a Broker'],
+    [{ maxConnections: -1 }, 'maxConnections must be a whole number >= 0 of connections (0: no cap), got -1'],
+    [{ maxConnectionsPerIp: 2.5 }, 'maxConnectionsPerIp must be a whole number >= 0'],
   ])('%j is an OptionError (TypeError) when the factory runs', (options, message) => {
     let caught: unknown;
     try {

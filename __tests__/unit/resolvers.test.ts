@@ -1,7 +1,15 @@
 // http/resolvers.ts: which channels a request listens on (SPEC §3).
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from '../../src/core/errors';
-import { channelsForUser, defaultGetUser, fromQuery, fromSession, getUserAt, queryOf } from '../../src/http/resolvers';
+import {
+  channelsForUser,
+  defaultGetUser,
+  fromQuery,
+  fromSession,
+  getUserAt,
+  queryOf,
+  userChannelPrefix,
+} from '../../src/http/resolvers';
 
 const req = (url: string, session?: unknown): IncomingMessage => ({ url, session }) as unknown as IncomingMessage;
 
@@ -84,6 +92,46 @@ describe('defaultGetUser', () => {
     expect(defaultGetUser({ passport: { user: 'c' } })).toBe('c');
     expect(defaultGetUser({ passport: { user: 7 } })).toBeUndefined();
     expect(defaultGetUser({})).toBeUndefined();
+  });
+});
+
+describe('user channels in session mode', () => {
+  const as = (username: string, url = '/'): IncomingMessage => req(url, { user: { username } });
+
+  test('by default the own channel is the bare username (django_sse)', async () => {
+    expect(await fromSession()(as('bob'))).toEqual(['bob', 'all']);
+  });
+
+  test("userChannel: userChannelPrefix('user:') gives user:bob; authorize still sees the username", async () => {
+    const seen: string[] = [];
+    const resolve = fromSession({
+      userChannel: userChannelPrefix('user:'),
+      publicChannels: ['news'],
+      authorize: (_req, channel, user) => (seen.push(`${user}:${channel}`), channel === 'team-red'),
+    });
+    expect(await resolve(as('bob', '/?channels=news,team-red'))).toEqual(['user:bob', 'all', 'news', 'team-red']);
+    expect(seen).toEqual(['bob:team-red']);
+    expect(await fromSession({ userChannel: (u) => `u.${u}` })(as('bob'))).toEqual(['u.bob', 'all']);
+  });
+
+  test('regression: a user whose name equals a public channel is refused with 403', async () => {
+    const resolve = fromSession({ publicChannels: ['news', 'team-red'] });
+    for (const url of ['/', '/?channels=news']) {
+      await expect(resolve(as('team-red', url))).rejects.toMatchObject({
+        status: 403,
+        code: 'SSE_ERR_FORBIDDEN',
+        message: expect.stringMatching(/also a public channel.*prefix/),
+      });
+    }
+    // The remedy: with a prefix the same user has a channel of their own.
+    const prefixed = fromSession({ publicChannels: ['news', 'team-red'], userChannel: userChannelPrefix('user:') });
+    expect(await prefixed(as('team-red', '/?channels=team-red'))).toEqual(['user:team-red', 'all', 'team-red']);
+  });
+
+  test('a mapping that gives an invalid channel name → 403; a bad prefix fails at once', async () => {
+    await expect(fromSession({ userChannel: (u) => `${u} x` })(as('bob'))).rejects.toMatchObject({ status: 403 });
+    expect(() => userChannelPrefix('user name:')).toThrow(TypeError);
+    expect(() => fromSession({ userChannel: 'user:' as never })).toThrow(/userChannel must be a function/);
   });
 });
 

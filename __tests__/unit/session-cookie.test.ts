@@ -75,6 +75,20 @@ describe('parseSession', () => {
     expect(parseSession(at('2029-12-31T23:59:59Z'), now)).toBeUndefined();
     expect(parseSession(at('2030-01-01T00:00:01Z'), now)).toMatchObject({ username: 'a' });
   });
+
+  test('regression: a cookie.expires that is not a date counts as expired (fail closed)', () => {
+    const now = Date.parse('2030-01-01T00:00:00Z');
+    const withExpires = (expires: unknown): string => JSON.stringify({ cookie: { expires }, username: 'a' });
+    for (const bad of ['not a date', '', 1e15, true, {}, []]) {
+      expect({ expires: bad, session: parseSession(withExpires(bad), now) }).toEqual({
+        expires: bad,
+        session: undefined,
+      });
+    }
+    // No expiry at all (null: a browser-session cookie) is still a live session.
+    expect(parseSession(withExpires(null), now)).toMatchObject({ username: 'a' });
+    expect(parseSession(JSON.stringify({ cookie: {}, username: 'a' }), now)).toMatchObject({ username: 'a' });
+  });
 });
 
 describe('fromSessionCookie', () => {

@@ -23,6 +23,24 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** A whole number ≥ 0, where 0 turns a cap off. */
+export function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError(`expected a whole number >= 0 (0: no cap), got "${value}"`);
+  }
+  return n;
+}
+
+/**
+ * Collects each `--session-secret` verbatim, unsplit. The comma list is split
+ * and checked later (runserver.ts), so that a refusal can name the problem
+ * without echoing the secret, as commander's own error would.
+ */
+export function collectRaw(value: string, previous: unknown): string[] {
+  return Array.isArray(previous) ? [...(previous as string[]), value] : [value];
+}
+
 export function port(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || n > 65535) {
@@ -78,8 +96,21 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     flags: '--session-secret <secret>',
     env: 'SSE_SESSION_SECRET',
     description:
-      "session mode: the web app's express-session secret; repeat it or give a comma list to accept old secrets too",
-    parse: list,
+      "session mode: the web app's express-session secret; repeat it or give a comma list to accept old secrets too (a secret with a comma or surrounding spaces: use SSE_SESSION_SECRETS or --session-secret-file)",
+    parse: collectRaw,
+  },
+  {
+    flags: '--session-secret-file <path>',
+    env: 'SSE_SESSION_SECRET_FILE',
+    description:
+      'session mode: read the secrets from a file, one per line, verbatim (kept out of argv and the environment)',
+  },
+  {
+    flags: '--user-channel-prefix <prefix>',
+    env: 'SSE_USER_CHANNEL_PREFIX',
+    description:
+      "session mode: the user's own channel is <prefix><username>, e.g. user: gives user:bob (default: the bare username, as django_sse)",
+    defaultValue: '',
   },
   {
     flags: '--session-cookie <name>',
@@ -205,6 +236,36 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     env: 'SSE_MAX_BUFFERED_BYTES',
     description: 'unsent bytes after which a slow client is closed',
     defaultValue: 4 * 1024 * 1024,
+    parse: positiveInt,
+  },
+  {
+    flags: '--max-connections <n>',
+    env: 'SSE_MAX_CONNECTIONS',
+    description:
+      'streams served at once per process; more get 200 + a jittered retry: and end (0: no cap; sse_hub_streams_refused_total)',
+    defaultValue: 10_000,
+    parse: wholeNumber,
+  },
+  {
+    flags: '--max-connections-per-ip <n>',
+    env: 'SSE_MAX_CONNECTIONS_PER_IP',
+    description:
+      'streams one client address (IPv6: one /64) may hold per process; off by default, since behind a proxy every stream has its address (0: no cap)',
+    defaultValue: 0,
+    parse: wholeNumber,
+  },
+  {
+    flags: '--headers-timeout <ms>',
+    env: 'SSE_HEADERS_TIMEOUT',
+    description: 'ms a client may take to send its request headers; then 408 and close (Node: 60000)',
+    defaultValue: 10_000,
+    parse: positiveInt,
+  },
+  {
+    flags: '--request-timeout <ms>',
+    env: 'SSE_REQUEST_TIMEOUT',
+    description: 'ms a client may take to send a whole request (a /publish body); never cuts a stream',
+    defaultValue: 30_000,
     parse: positiveInt,
   },
   {

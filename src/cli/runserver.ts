@@ -7,7 +7,7 @@ import { RedisBroker } from '../brokers/redis.js';
 import { ChannelNameError, OptionError } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
 import type { Logger } from '../core/logger.js';
-import { getUserAt } from '../http/resolvers.js';
+import { getUserAt, userChannelPrefix } from '../http/resolvers.js';
 import { normalizeOrigin } from '../http/cors.js';
 import { fromSessionCookie, type SessionCookieResolver } from '../http/session-cookie.js';
 import { fromToken, parsePublicKeys, type TokenResolver } from '../http/token.js';
@@ -36,6 +36,8 @@ interface RunserverFlags {
   presenceTtl: number;
   static?: string;
   sessionSecret?: string[];
+  sessionSecretFile?: string;
+  userChannelPrefix: string;
   sessionCookie: string;
   sessionPrefix: string;
   sessionUserPath?: string;
@@ -47,6 +49,10 @@ interface RunserverFlags {
   retry: number;
   maxChannels: number;
   maxBufferedBytes: number;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  headersTimeout: number;
+  requestTimeout: number;
   history?: number;
   workers?: number;
   metrics: boolean;
@@ -99,6 +105,8 @@ export async function main(argv: string[]): Promise<void> {
       adminToken: flags.adminToken,
       admin: flags.admin,
       staticDir: flags.static,
+      headersTimeout: flags.headersTimeout,
+      requestTimeout: flags.requestTimeout,
       logger,
       metrics: flags.metrics && (isWorker() ? clusterMetricsSource : true),
       hubOptions: {
@@ -110,6 +118,8 @@ export async function main(argv: string[]): Promise<void> {
         retry: flags.retry,
         maxChannels: flags.maxChannels,
         maxBufferedBytes: flags.maxBufferedBytes,
+        maxConnections: flags.maxConnections,
+        maxConnectionsPerIp: flags.maxConnectionsPerIp,
         history: flags.history === undefined ? false : { size: flags.history },
         presenceChannels: flags.presenceChannels,
         presenceDebounce: flags.presenceDebounce,
@@ -157,16 +167,25 @@ function sessionMode(
   logger: Logger,
   hub: () => Hub | undefined,
 ): SessionCookieResolver | undefined {
-  const sessionOnly = ['sessionSecret', 'sessionUserPath', 'publicChannels'] as const;
+  const sessionOnly = ['sessionSecret', 'sessionSecretFile', 'sessionUserPath', 'publicChannels'] as const;
   if (flags.channels !== 'session') {
     const given = sessionOnly.find((key) => flags[key] !== undefined && process.env[envOf(key)] === undefined);
     if (given !== undefined) fail(`--${kebab(given)} needs --channels session`, 2);
+    if (flags.userChannelPrefix !== '' && process.env.SSE_USER_CHANNEL_PREFIX === undefined) {
+      fail('--user-channel-prefix needs --channels session', 2);
+    }
     return undefined;
   }
   if (!redisUrl) fail('--channels session needs --redis URL: the Redis that connect-redis stores the sessions in', 2);
-  if (!flags.sessionSecret?.length) {
-    fail("--channels session needs --session-secret: the web app's express-session secret", 2);
+  const secrets = sessionSecrets(flags, process.env);
+  if (typeof secrets === 'string') fail(secrets, 2);
+  if (secrets.length === 0) {
+    fail(
+      "--channels session needs --session-secret (or SSE_SESSION_SECRETS, --session-secret-file): the web app's express-session secret",
+      2,
+    );
   }
+  flags.sessionSecret = secrets;
   const path = flags.sessionUserPath;
   if (path !== undefined && !/^[^.]+(\.[^.]+)*$/.test(path)) {
     fail(`--session-user-path must be a dotted path such as user.name, got "${path}"`, 2);
@@ -191,6 +210,7 @@ function createSessionResolver(
     prefix: flags.sessionPrefix,
     getUser: path === undefined ? undefined : getUserAt(path),
     publicChannels: flags.publicChannels,
+    userChannel: flags.userChannelPrefix === '' ? undefined : userChannelPrefix(flags.userChannelPrefix),
     recheck: flags.sessionRecheck * 1000,
     logger,
     store: () => {
@@ -199,6 +219,56 @@ function createSessionResolver(
       return broker.client;
     },
   });
+}
+
+/**
+ * Every secret, verbatim, from `--session-secret` (comma list), `--session-secret-file`
+ * (one per line) and `SSE_SESSION_SECRETS` (a JSON array); or the one-line
+ * reason to refuse them. Secrets are never altered: a comma-list item the
+ * list syntax would change (spaces around it, empty) is refused, not trimmed,
+ * and no message repeats a secret.
+ */
+export function sessionSecrets(
+  flags: Pick<RunserverFlags, 'sessionSecret' | 'sessionSecretFile'>,
+  env: NodeJS.ProcessEnv,
+): string[] | string {
+  const secrets: string[] = [];
+  for (const raw of flags.sessionSecret ?? []) {
+    for (const item of raw.split(',')) {
+      if (item === '' || item !== item.trim()) {
+        return '--session-secret (or SSE_SESSION_SECRET) has an empty item or one with spaces around it, which the comma-list syntax would alter: pass such a secret verbatim in SSE_SESSION_SECRETS (a JSON array of strings) or --session-secret-file (one secret per line)';
+      }
+      secrets.push(item);
+    }
+  }
+  if (flags.sessionSecretFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(flags.sessionSecretFile, 'utf8');
+    } catch (err) {
+      return `--session-secret-file ${flags.sessionSecretFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+    }
+    const lines = text.split(/\r?\n/);
+    if (lines[lines.length - 1] === '') lines.pop(); // the file's final newline
+    if (lines.length === 0 || lines.some((line) => line === '')) {
+      return `--session-secret-file ${flags.sessionSecretFile} must hold one non-empty secret per line`;
+    }
+    secrets.push(...lines);
+  }
+  const json = env.SSE_SESSION_SECRETS;
+  if (json !== undefined && json !== '') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json);
+    } catch {
+      parsed = undefined;
+    }
+    if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((s) => typeof s === 'string' && s !== '')) {
+      return 'SSE_SESSION_SECRETS must be a JSON array of non-empty strings, e.g. ["new secret", "old, secret"]';
+    }
+    secrets.push(...(parsed as string[]));
+  }
+  return secrets;
 }
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import type { Hub } from '../core/hub.js';
 import type { HubOptions } from '../core/options.js';
 import type { Logger } from '../core/logger.js';
+import { positiveInteger } from '../core/options.js';
 import { createHub } from '../create-hub.js';
 import { clientScripts } from '../express/client-scripts.js';
 import { createAdminHandler, type AdminHandler } from '../http/admin.js';
@@ -15,12 +16,17 @@ import { createChannelsHandler } from '../http/channels.js';
 import { createCors } from '../http/cors.js';
 import { createHealthHandler } from '../http/health.js';
 import { PROBE_SEGMENT, sseProbe } from '../http/probe.js';
-import { createMetricsHandler, createMetricsRegistry, type MetricsSource } from '../http/metrics.js';
+import {
+  createMetricsHandler,
+  createMetricsRegistry,
+  type MetricsExtras,
+  type MetricsSource,
+} from '../http/metrics.js';
 import { checkAccess, createPublishHandler } from '../http/publish.js';
 import { fromQuery, type ChannelResolver } from '../http/resolvers.js';
 import { sendError, sendJsonError } from '../http/respond.js';
 import { createSubscribeHandler } from '../http/subscribe.js';
-import { isTokenResolver, type TokenCounters } from '../http/token.js';
+import { isTokenResolver } from '../http/token.js';
 
 export const STATIC_PREFIX = '/static/sse-hub/';
 /** Where `--admin` serves the dashboard. */
@@ -57,8 +63,23 @@ export interface ServerOptions {
    * to serve (sse-runserver's workers serve the cluster's sum). Defaults to off.
    */
   metrics?: boolean | ((registry: Registry) => MetricsSource);
+  /**
+   * Longest time a client may take to send a request's headers, in ms; past
+   * it the socket gets 408 and is closed. Node's default (60 s) lets a
+   * trickled header hold a socket for a minute. Defaults to 10000.
+   */
+  headersTimeout?: number;
+  /**
+   * Longest time a client may take to send a whole request (headers and
+   * body), in ms. Only the request: a stream, whose request is complete at
+   * once, is never cut by it. At least headersTimeout. Defaults to 30000.
+   */
+  requestTimeout?: number;
   logger?: Logger;
 }
+
+export const DEFAULT_HEADERS_TIMEOUT = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT = 30_000;
 
 export interface SseServer {
   readonly server: http.Server;
@@ -88,38 +109,71 @@ export function createServer(options: ServerOptions = {}): SseServer {
   const probe = sseProbe();
   const scripts = clientScripts();
   const pages = options.staticDir === undefined ? undefined : serveStatic(options.staticDir, { index: ['index.html'] });
-  const metrics = options.metrics ? metricsHandler(hub, options.metrics, tokens?.counters) : undefined;
+  const headersTimeout = options.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT;
+  const requestTimeout = Math.max(options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT, headersTimeout);
+  positiveInteger('headersTimeout', headersTimeout, 'ms');
+  positiveInteger('requestTimeout', requestTimeout, 'ms');
+  const counters = { requestTimeouts: 0 };
+  const metrics = options.metrics
+    ? metricsHandler(hub, options.metrics, {
+        tokens: tokens?.counters,
+        requestTimeouts: () => counters.requestTimeouts,
+      })
+    : undefined;
 
-  const server = http.createServer((req, res) => {
-    const pathname = (req.url ?? '/').split('?', 1)[0] as string;
-    const route = (): void | Promise<void> => {
-      if (pathname === ssePath || (ssePath !== '/' && pathname === ssePath.slice(0, -1))) {
-        return cors(req, res) ? undefined : subscribe(req, res);
-      }
-      if (pathname === '/healthz') return health(req, res);
-      if (pathname === probePath) return probe(req, res);
-      if (pathname === '/publish') return cors(req, res) ? undefined : publish(req, res);
-      if (pathname === '/channels') return channels(req, res);
-      if (pathname.startsWith('/channels/')) return channels(req, res, pathname.slice('/channels/'.length));
-      if (admin !== undefined && pathname === ADMIN_PREFIX) {
-        res.writeHead(308, { Location: `${ADMIN_PREFIX}/` }).end();
-        return;
-      }
-      if (admin !== undefined && pathname.startsWith(`${ADMIN_PREFIX}/`)) {
-        return admin(req, res, pathname.slice(ADMIN_PREFIX.length));
-      }
-      if (pathname === '/metrics' && metrics !== undefined) return metrics(req, res);
-      if (pathname.startsWith(STATIC_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
-        req.url = (req.url ?? '').slice(STATIC_PREFIX.length - 1);
-        return scripts(req, res, () => sendJsonError(res, 404, `no such file: ${pathname}`));
-      }
-      const notFound = (): void => sendJsonError(res, 404, `nothing at ${pathname}: the event stream is at ${ssePath}`);
-      if (pages !== undefined && (req.method === 'GET' || req.method === 'HEAD')) return pages(req, res, notFound);
-      notFound();
-    };
-    Promise.resolve()
-      .then(route)
-      .catch((err: unknown) => sendError(res, err, logger));
+  // connectionsCheckingInterval: how often Node looks for requests past their
+  // timeouts (30 s by default, which would let a trickled header live 40 s).
+  const checkEvery = Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4)));
+  const server = http.createServer(
+    { headersTimeout, requestTimeout, connectionsCheckingInterval: checkEvery },
+    (req, res) => {
+      const pathname = (req.url ?? '/').split('?', 1)[0] as string;
+      const route = (): void | Promise<void> => {
+        if (pathname === ssePath || (ssePath !== '/' && pathname === ssePath.slice(0, -1))) {
+          return cors(req, res) ? undefined : subscribe(req, res);
+        }
+        if (pathname === '/healthz') return health(req, res);
+        if (pathname === probePath) return probe(req, res);
+        if (pathname === '/publish') return cors(req, res) ? undefined : publish(req, res);
+        if (pathname === '/channels') return channels(req, res);
+        if (pathname.startsWith('/channels/')) return channels(req, res, pathname.slice('/channels/'.length));
+        if (admin !== undefined && pathname === ADMIN_PREFIX) {
+          res.writeHead(308, { Location: `${ADMIN_PREFIX}/` }).end();
+          return;
+        }
+        if (admin !== undefined && pathname.startsWith(`${ADMIN_PREFIX}/`)) {
+          return admin(req, res, pathname.slice(ADMIN_PREFIX.length));
+        }
+        if (pathname === '/metrics' && metrics !== undefined) return metrics(req, res);
+        if (pathname.startsWith(STATIC_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
+          req.url = (req.url ?? '').slice(STATIC_PREFIX.length - 1);
+          return scripts(req, res, () => sendJsonError(res, 404, `no such file: ${pathname}`));
+        }
+        const notFound = (): void =>
+          sendJsonError(res, 404, `nothing at ${pathname}: the event stream is at ${ssePath}`);
+        if (pages !== undefined && (req.method === 'GET' || req.method === 'HEAD')) return pages(req, res, notFound);
+        notFound();
+      };
+      Promise.resolve()
+        .then(route)
+        .catch((err: unknown) => sendError(res, err, logger));
+    },
+  );
+
+  // Node answers a client error itself only without a listener; this one
+  // counts the timeouts (for /metrics) and answers as Node would.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') counters.requestTimeouts++;
+    if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
+      const status =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? '408 Request Timeout'
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? '431 Request Header Fields Too Large'
+            : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    }
+    socket.destroy();
   });
 
   let closing: Promise<void> | undefined;
@@ -152,12 +206,8 @@ export function createServer(options: ServerOptions = {}): SseServer {
   };
 }
 
-function metricsHandler(
-  hub: Hub,
-  option: true | ((registry: Registry) => MetricsSource),
-  tokens: TokenCounters | undefined,
-) {
-  const registry = createMetricsRegistry(hub, { tokens });
+function metricsHandler(hub: Hub, option: true | ((registry: Registry) => MetricsSource), extras: MetricsExtras) {
+  const registry = createMetricsRegistry(hub, extras);
   return createMetricsHandler(option === true ? registry : option(registry));
 }
 

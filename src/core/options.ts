@@ -54,6 +54,19 @@ export interface HubOptions {
    * presence within this time. Defaults to 15.
    */
   presenceTtl?: number;
+  /**
+   * Streams this hub serves at once, in this process (streams still being
+   * authorized count too); past it a new stream gets 200 + a jittered
+   * `retry:` and ends (docs/security.md). 0 turns the cap off. Defaults to 10000.
+   */
+  maxConnections?: number;
+  /**
+   * Streams one client address may hold at once (IPv6: one /64), keyed on
+   * Express's `req.ip` when present, else the socket's address. 0 turns the
+   * cap off. Defaults to 0 (off): behind a reverse proxy every stream has the
+   * proxy's address unless `trust proxy` names the client (docs/security.md).
+   */
+  maxConnectionsPerIp?: number;
   /** Where sse-hub logs. Defaults to silent. */
   logger?: Logger;
 }
@@ -72,6 +85,8 @@ export interface ResolvedHubOptions {
   presenceChannels: readonly string[];
   presenceDebounce: number;
   presenceTtl: number;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
   logger: Logger;
 }
 
@@ -87,6 +102,8 @@ const DEFAULTS = {
   sendTimeout: 5000,
   presenceDebounce: 2000,
   presenceTtl: 15,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 0,
 } as const;
 
 /** A channel name in which `*` may stand for any run of name characters. */
@@ -146,6 +163,8 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
   positiveInteger('presenceTtl', merged.presenceTtl, 'seconds');
   if (merged.presenceTtl < 3)
     throw new OptionError(`presenceTtl must be at least 3 seconds, got ${merged.presenceTtl}`);
+  nonNegativeInteger('maxConnections', merged.maxConnections, 'connections (0: no cap)');
+  nonNegativeInteger('maxConnectionsPerIp', merged.maxConnectionsPerIp, 'connections (0: no cap)');
 
   return {
     broker,
@@ -161,6 +180,8 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
     presenceChannels: [...presenceChannels],
     presenceDebounce: merged.presenceDebounce,
     presenceTtl: merged.presenceTtl,
+    maxConnections: merged.maxConnections,
+    maxConnectionsPerIp: merged.maxConnectionsPerIp,
     logger: options.logger ?? silentLogger,
   };
 }
@@ -181,6 +202,13 @@ function resolveHistory(history: HubOptions['history']): Required<HistoryOptions
 export function positiveInteger(name: string, value: unknown, unit: string): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
     throw new OptionError(`${name} must be a positive whole number of ${unit}, got ${JSON.stringify(value)}`);
+  }
+}
+
+/** Throws OptionError unless `value` is a whole number ≥ 0. */
+export function nonNegativeInteger(name: string, value: unknown, unit: string): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new OptionError(`${name} must be a whole number >= 0 of ${unit}, got ${JSON.stringify(value)}`);
   }
 }
 

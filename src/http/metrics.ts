@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Hub } from '../core/hub.js';
+import { connectionLimiterOf, type StreamRefusalReason } from './connection-limits.js';
 import { sendJsonError } from './respond.js';
 import type { TokenCounters } from './token.js';
 
@@ -14,9 +15,11 @@ interface BrokerCounters {
   reconnects?: number;
 }
 
-/** Counters kept outside the hub (token mode's resolver). */
+/** Counters kept outside the hub: token mode's resolver, and the server around the hub (sse-runserver). */
 export interface MetricsExtras {
   tokens?: TokenCounters;
+  /** Requests whose headers or body did not arrive within the server's timeouts. */
+  requestTimeouts?: () => number;
 }
 
 /** A registry with one metric per hub/broker counter, each read when scraped. */
@@ -87,6 +90,26 @@ export function createMetricsRegistry(hub: Hub, extras: MetricsExtras = {}): Reg
       return tokens.expired;
     });
   }
+  if (extras.requestTimeouts !== undefined) {
+    counter(
+      'sse_hub_request_timeouts_total',
+      'Requests closed with 408 because their headers (--headers-timeout) or body (--request-timeout) came too slowly.',
+      extras.requestTimeouts,
+    );
+  }
+  // One series per reason, each present from the start (0), so alerts can rate() it.
+  const reasons: StreamRefusalReason[] = ['max-connections', 'max-connections-per-ip', 'session-store'];
+  new Counter({
+    name: 'sse_hub_streams_refused_total',
+    help: 'Streams answered 200 + retry: + end instead of opened, by reason (max-connections, max-connections-per-ip, session-store).',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const { refused } = connectionLimiterOf(hub).stats();
+      this.reset();
+      for (const reason of reasons) this.inc({ reason }, refused[reason]);
+    },
+  });
   return registry;
 }
 

@@ -1,9 +1,15 @@
-// POST /publish (SPEC §4): JSON { channel, event?, data, id? } → hub.publish.
-// Bounded body, loopback-only unless a bearer token is configured (or, in
-// token mode, the bearer is a JWT whose `publish` claim grants the channel),
-// and every refusal is a JSON error: 400 bad body, 401/403 auth, 413 too
-// large, 503 broker down.
-import { timingSafeEqual } from 'node:crypto';
+// POST /publish (docs/protocol.md): JSON { channel, event?, data, id? } → hub.publish.
+// Bounded body; every refusal is a JSON error: 400 bad body, 401/403 auth,
+// 413 too large, 415 not JSON, 503 broker down. Who may publish:
+// - with a token, whoever sends `Authorization: Bearer <token>`, from anywhere;
+// - in token mode, a bearer JWT whose `publish` claim grants the channel;
+// - without either, a local program only: a loopback peer, not forwarded by a
+//   proxy, and not a browser. A page open on this machine can reach loopback
+//   too (a form post needs no CORS preflight, DNS rebinding gives any site a
+//   loopback name), so a request that carries `Origin`/`Sec-Fetch-Site`, names a
+//   Host that is not loopback, or is not application/json is refused
+//   (docs/security.md "Who may publish").
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertChannelName } from '../core/channel.js';
 import { HttpError } from '../core/errors.js';
@@ -46,7 +52,11 @@ export function createPublishHandler(
       if (access !== undefined) await access(req);
       else {
         grant = await publishGrant(req, token, tokens);
-        if (grant === undefined) checkAccess(req, token);
+        if (grant === undefined) {
+          checkAccess(req, token);
+          // Neither token nor grant: only a local program, never a web page.
+          if (token === undefined) checkNotBrowser(req);
+        }
       }
       const body = parseBody(await readBody(req, maxBodyBytes));
       const channel = assertChannelName(body.channel, 'channel');
@@ -75,9 +85,8 @@ async function publishGrant(
   token: string | undefined,
   tokens: TokenVerifier | undefined,
 ): Promise<ChannelGrant | undefined> {
-  const header = req.headers.authorization ?? '';
-  if (tokens === undefined || !header.startsWith('Bearer ')) return undefined;
-  const bearer = header.slice(7);
+  const bearer = bearerOf(req);
+  if (tokens === undefined || bearer === undefined) return undefined;
   if (token !== undefined && sameSecret(bearer, token)) return undefined;
   const claims = await tokens.verify(bearer);
   if (claims.publish === undefined) {
@@ -86,10 +95,23 @@ async function publishGrant(
   return claims.publish;
 }
 
+/** The credentials of `Authorization: Bearer …`; RFC 9110 §11.1: the scheme is case-insensitive. */
+function bearerOf(req: IncomingMessage): string | undefined {
+  const match = /^bearer +(.*)$/is.exec(req.headers.authorization ?? '');
+  return match === null ? undefined : (match[1] as string);
+}
+
+/**
+ * Compares SHA-256 digests, which always have the same length, with
+ * timingSafeEqual: the time taken says nothing about the secret, its length
+ * included.
+ */
 function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }
 
 /** What a refused request is told: the action refused and the flag that opens it up. */
@@ -104,9 +126,10 @@ const PUBLISH_WORDING: AccessWording = { action: 'publishing', flag: '--publish-
 
 /**
  * The access rule of /publish, shared by every operator endpoint (/channels,
- * the admin dashboard): without a token, loopback only and never through a
- * proxy; with one, `Authorization: Bearer <token>` from anywhere, compared in
- * constant time. Throws HttpError 403 or 401.
+ * the admin dashboard): without a token, loopback only, never through a
+ * proxy, and only under a loopback Host name (DNS rebinding); with one,
+ * `Authorization: Bearer <token>` from anywhere, compared in constant time.
+ * Throws HttpError 403 or 401.
  */
 export function checkAccess(
   req: IncomingMessage,
@@ -122,12 +145,50 @@ export function checkAccess(
         `${wording.action} is allowed from loopback only; set ${wording.flag} to allow it from elsewhere`,
       );
     }
+    // DNS rebinding: a page of evil.example whose name now resolves to
+    // 127.0.0.1 still sends `Host: evil.example`.
+    if (!isLoopbackHost(req.headers.host)) {
+      throw new HttpError(
+        403,
+        `without a token, ${wording.action} answers only to a loopback Host (127.0.0.1, localhost, [::1]); set ${wording.flag} to allow it under another name`,
+      );
+    }
     return;
   }
-  const header = req.headers.authorization ?? '';
-  if (!sameSecret(header.startsWith('Bearer ') ? header.slice(7) : '', token)) {
+  const bearer = bearerOf(req);
+  if (bearer === undefined || !sameSecret(bearer, token)) {
     throw new HttpError(401, `missing or wrong token for ${wording.action}: send Authorization: Bearer <token>`);
   }
+}
+
+/**
+ * /publish without a token: refuses a web page. Browsers send Origin on every
+ * POST (and Sec-Fetch-Site on every request); sse-send, curl and server-side
+ * code send neither. And only `application/json` (parameters such as charset
+ * allowed): the types a page may post without a CORS preflight (text/plain,
+ * forms) are refused with 415.
+ */
+function checkNotBrowser(req: IncomingMessage): void {
+  if (req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined) {
+    throw new HttpError(
+      403,
+      'publishing from a web page is refused without a token: publish from a local program, or set --publish-token',
+    );
+  }
+  const type = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
+  if (type !== 'application/json') {
+    throw new HttpError(
+      415,
+      `send the body as Content-Type: application/json, not ${type === '' || type === undefined ? 'without a type' : JSON.stringify(type)}`,
+    );
+  }
+}
+
+/** A Host header naming loopback: 127.0.0.1, localhost or [::1], with or without a port. */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const name = /^(\[[^\]]*\]|[^:]*)(?::\d{1,5})?$/.exec(host.trim().toLowerCase())?.[1];
+  return name === '127.0.0.1' || name === 'localhost' || name === '[::1]';
 }
 
 function isForwarded(req: IncomingMessage): boolean {

@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import { assertChannelName, isChannelName } from '../core/channel.js';
 import type { Connection } from '../core/connection.js';
-import { HttpError } from '../core/errors.js';
+import { HttpError, OptionError } from '../core/errors.js';
 
 /** Returns the channels a request asks for; may throw HttpError (403/400). */
 export interface ChannelResolver {
@@ -62,6 +62,24 @@ export interface SessionChannelOptions {
    * Defaults to refusing every such channel.
    */
   authorize?: AuthorizeExtra;
+  /**
+   * The user's own channel, from the username. Defaults to the bare username,
+   * as django_sse (`sendEvent(..., 'bob')` reaches bob). A prefix such as
+   * `userChannelPrefix('user:')` keeps user names out of the namespace of
+   * other channels (docs/sessions.md#user-channels). The result must be a
+   * valid channel name, or the stream is refused with 403.
+   */
+  userChannel?: (user: string) => string;
+}
+
+/** A userChannel mapping that prepends `prefix`: `user:` gives `user:bob`. Checked at once. */
+export function userChannelPrefix(prefix: string): (user: string) => string {
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.:@-]{0,100}$/.test(prefix)) {
+    throw new OptionError(
+      `the user channel prefix must be up to 100 characters of A-Z a-z 0-9 _ . : @ -, got ${JSON.stringify(prefix)}`,
+    );
+  }
+  return (user) => prefix + user;
 }
 
 export interface FromSessionOptions extends SessionChannelOptions {
@@ -81,16 +99,22 @@ export function fromSession(options: FromSessionOptions = {}): ChannelResolver {
   const resolve: ChannelResolver = async (req) => {
     const session = (req as IncomingMessage & { session?: unknown }).session;
     const user = isRecord(session) ? await getUser(session, req) : undefined;
-    const own = channelsForUser(user);
+    const channels = await extras(req, user);
     users.set(req, user as string);
-    return extras(req, own);
+    return channels;
   };
   resolve.userOf = (req) => users.get(req);
   return resolve;
 }
 
 /**
- * The rule for the query in session mode (issue 4): the result is always the
+ * The channels of a session stream: the user's own channel and `all`
+ * (channelsForUser), plus what the query may add. A user whose own channel is
+ * also a public channel is refused with 403: that user would otherwise get the
+ * public channel's events as private ones, and the events sent to "their"
+ * channel would reach everyone who adds the public one (docs/sessions.md).
+ *
+ * The rule for the query in session mode: the result is always the
  * user's own channels. With no public channels and no `authorize`, the query
  * is ignored (SPEC §3: it cannot add channels), so `?channels=admin` as bob
  * gets bob's channels only. Once public channels or `authorize` make the query
@@ -101,15 +125,29 @@ export function fromSession(options: FromSessionOptions = {}): ChannelResolver {
  */
 export function sessionChannelRule(
   options: SessionChannelOptions = {},
-): (req: IncomingMessage, own: readonly string[]) => Promise<string[]> {
+): (req: IncomingMessage, user: unknown) => Promise<string[]> {
   const param = options.param ?? 'channels';
   const publicChannels = new Set((options.publicChannels ?? []).map((c) => assertChannelName(c, 'public channel')));
-  const { authorize } = options;
-  if (publicChannels.size === 0 && authorize === undefined) return (_req, own) => Promise.resolve([...own]);
-  return async (req, own) => {
+  const { authorize, userChannel } = options;
+  if (userChannel !== undefined && typeof userChannel !== 'function') {
+    throw new OptionError('userChannel must be a function from a username to a channel name');
+  }
+  if (publicChannels.size === 0 && authorize === undefined) {
+    return (_req, user) => Promise.resolve(channelsForUser(user, userChannel));
+  }
+  return async (req, name) => {
+    const own = channelsForUser(name, userChannel);
+    const user = name as string;
+    const mine = own[0] as string;
+    if (mine !== BROADCAST_CHANNEL && publicChannels.has(mine)) {
+      throw new HttpError(
+        403,
+        `the user's own channel "${mine}" is also a public channel: refused so that its events stay apart; give user channels a prefix (userChannel / --user-channel-prefix)`,
+        'SSE_ERR_FORBIDDEN',
+      );
+    }
     const result = [...own];
     const seen = new Set(own); // a Set: the query may name thousands of channels
-    const user = own[0] as string;
     for (const raw of queryOf(req).getAll(param)) {
       for (const part of raw.split(',')) {
         const channel = part.trim();
@@ -134,19 +172,25 @@ export function sessionChannelRule(
   };
 }
 
-/** The channels of a (possibly anonymous) user; shared with the CLI's cookie-based session mode. */
-export function channelsForUser(user: unknown): string[] {
+/**
+ * The channels of a (possibly anonymous) user: `[userChannel(user), 'all']`.
+ * Shared with the CLI's cookie-based session mode.
+ */
+export function channelsForUser(user: unknown, userChannel?: (user: string) => string): string[] {
   if (user === undefined || user === null || user === '') {
     throw new HttpError(403, 'not logged in: this stream needs an authenticated session', 'SSE_ERR_ANONYMOUS');
   }
-  if (!isChannelName(user)) {
+  const channel = typeof user === 'string' && userChannel !== undefined ? userChannel(user) : user;
+  if (!isChannelName(channel)) {
     throw new HttpError(
       403,
-      'the session user name is not a valid channel name (1-128 characters of A-Z a-z 0-9 _ . : @ -)',
+      userChannel === undefined
+        ? 'the session user name is not a valid channel name (1-128 characters of A-Z a-z 0-9 _ . : @ -)'
+        : "the session user's channel is not a valid channel name (1-128 characters of A-Z a-z 0-9 _ . : @ -)",
       'SSE_ERR_FORBIDDEN',
     );
   }
-  return user === BROADCAST_CHANNEL ? [BROADCAST_CHANNEL] : [user, BROADCAST_CHANNEL];
+  return channel === BROADCAST_CHANNEL ? [BROADCAST_CHANNEL] : [channel, BROADCAST_CHANNEL];
 }
 
 /** session.user.username, session.username, then session.passport.user (a string). */

@@ -10,7 +10,6 @@ import type { Connection } from '../core/connection.js';
 import { HttpError, OptionError, SessionStoreUnavailableError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import {
-  channelsForUser,
   defaultGetUser,
   sessionChannelRule,
   type ChannelResolver,
@@ -101,9 +100,9 @@ export function fromSessionCookie(options: SessionCookieOptions): SessionCookieR
       throw new HttpError(403, 'the session has expired or was logged out: log in again', 'SSE_ERR_ANONYMOUS');
     }
     const user = await getUser(session, req);
-    const own = channelsForUser(user);
+    const channels = await extras(req, user);
     sidOf.set(req, { sid, user: user as string });
-    return extras(req, own);
+    return channels;
   }) as unknown as SessionCookieResolver;
 
   resolve.userOf = (req) => sidOf.get(req)?.user;
@@ -225,7 +224,13 @@ export function parseSession(raw: unknown, now = Date.now()): SessionData | unde
   // (or a clock skew) where an expired session is still readable.
   const cookie = (session as SessionData).cookie;
   const expires = typeof cookie === 'object' && cookie !== null ? (cookie as SessionData).expires : undefined;
-  if (typeof expires === 'string' && Date.parse(expires) <= now) return undefined;
+  // No expiry (undefined, or null for a browser-session cookie) never expires.
+  // Anything else must be a date in the future: a value that is not a date
+  // (a number, garbage) counts as expired — fail closed (CWE-613).
+  if (expires !== undefined && expires !== null) {
+    const at = typeof expires === 'string' ? Date.parse(expires) : NaN;
+    if (!(at > now)) return undefined;
+  }
   return session as SessionData;
 }
 

@@ -1,11 +1,14 @@
-// Turns a GET into a subscription: resolve channels → validate → authorize
-// (a veto on every channel) → attach a Connection to the hub. Everything that
-// refuses answers JSON 400/403 here, before any stream byte is written,
-// because a non-200 makes EventSource give up for good (SPEC §2).
+// Turns a GET into a subscription: connection caps → resolve channels →
+// validate → authorize (a veto on every channel) → attach a Connection to the
+// hub. A refusal retrying cannot cure answers JSON 400/403 here, before any
+// stream byte is written. One that time cures (a cap, the session store away)
+// answers 200 + `retry:` + end instead, because a non-200 makes EventSource
+// give up for good (docs/protocol.md).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseChannelList } from '../core/channel.js';
-import { HttpError } from '../core/errors.js';
+import { HttpError, isSseHubError } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
+import { connectionLimiterOf } from './connection-limits.js';
 import { BROADCAST_CHANNEL, fromSession, queryOf, type ChannelResolver } from './resolvers.js';
 import { recordRefusal } from './refusals.js';
 import { sendError, sendJsonError } from './respond.js';
@@ -38,10 +41,23 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
         sendJsonError(res, 405, `use GET to open an event stream, not ${req.method}`, { Allow: 'GET, HEAD' });
         return;
       }
+      // Before anything slow: the session lookup is bounded by the caps too.
+      const limiter = connectionLimiterOf(hub);
+      const over = limiter.admit(req, res);
+      if (over !== undefined) {
+        limiter.refuse(req, res, over);
+        return;
+      }
       let asked: readonly string[];
       try {
         asked = await resolve(req);
       } catch (err) {
+        if (isSseHubError(err) && err.code === 'SSE_ERR_SESSION_STORE_UNAVAILABLE') {
+          // The login cannot be checked now; it can in a moment. Nothing is streamed.
+          hub.options.logger.debug('refused a stream: the session store is unavailable', { error: err.message });
+          limiter.refuse(req, res, 'session-store');
+          return;
+        }
         if (!(allowAnonymous && err instanceof HttpError && err.code === 'SSE_ERR_ANONYMOUS')) throw err;
         asked = [BROADCAST_CHANNEL];
       }
