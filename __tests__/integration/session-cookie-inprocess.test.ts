@@ -18,6 +18,7 @@ describeWithTools(['redis-server'], 'fromSessionCookie in the app process', () =
   let redisClient: ReturnType<typeof createClient>;
   let hub: Hub;
   let channels: SessionCookieResolver;
+  let impatient: SessionCookieResolver;
   let server: http.Server;
   let url: string;
 
@@ -28,6 +29,9 @@ describeWithTools(['redis-server'], 'fromSessionCookie in the app process', () =
     await redisClient.connect();
     hub = createHub({ broker: 'memory' });
     const app = express();
+    // Mounted before express-session, which would itself wait for the store.
+    impatient = fromSessionCookie({ secrets: ['keyboard cat'], store: redisClient, lookupTimeout: 300 });
+    app.use('/sse-impatient', sseMiddleware({ hub, channels: impatient }));
     app.use(
       session({
         store: new RedisStore({ client: redisClient }),
@@ -51,6 +55,7 @@ describeWithTools(['redis-server'], 'fromSessionCookie in the app process', () =
 
   afterAll(async () => {
     channels?.close();
+    impatient?.close();
     await hub?.close();
     server?.closeAllConnections();
     await new Promise((resolve) => server?.close(resolve));
@@ -72,5 +77,22 @@ describeWithTools(['redis-server'], 'fromSessionCookie in the app process', () =
     const again = await SseReader.open(`${url}/sse/`, { cookie });
     expect(again.status).toBe(403);
     again.close();
+  });
+
+  test('regression: a slow session store (Redis paused past lookupTimeout) → 200 + retry: + end, not 503', async () => {
+    const login = await fetch(`${url}/login/carol`, { method: 'POST' });
+    const cookie = (login.headers.get('set-cookie') as string).split(';')[0] as string;
+    const ok = await SseReader.open(`${url}/sse-impatient/`, { cookie });
+    expect(ok.status).toBe(200);
+    ok.close();
+    // CLIENT PAUSE: Redis holds every client's commands for 1.5 s — slow, not down.
+    expect(await redis.command('CLIENT', 'PAUSE', '1500')).toMatch(/^\+OK/);
+    const refused = await SseReader.open(`${url}/sse-impatient/`, { cookie });
+    expect(refused.status).toBe(200);
+    expect(refused.headers['content-type']).toMatch(/^text\/event-stream/);
+    await refused.waitForEnd();
+    expect(refused.retry).toBeGreaterThanOrEqual(3000); // the hub's retry (3000), jittered
+    expect(refused.retry).toBeLessThan(6000);
+    expect(refused.events).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 import { sign } from 'cookie-signature';
+import { EventSource } from 'eventsource';
 import { RedisServer } from '../helpers/redis-server';
 import { describeWithTools } from '../helpers/require-tool';
 import { RUNSERVER, runNode, startRunserver, type RunningServer } from '../helpers/run-cli';
@@ -119,6 +120,8 @@ describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
       '1',
       '--public-channels',
       'news,weather',
+      '--retry',
+      '1000',
       '--debug',
     ]);
     customPath = await startRunserver([
@@ -303,26 +306,60 @@ describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
     );
   });
 
-  test('while the session store is down: new streams get 503 JSON, open ones stay open', async () => {
+  test('regression: while the session store is down a new stream gets 200 + retry: + end (not 503); open ones stay open', async () => {
     const bob = await appCookie('/login/bob');
     const open1 = await open(sse, '', bob);
     expect(open1.status).toBe(200);
     await redis.stop();
     try {
-      const refused = await waitFor(
-        async () => {
-          const reader = await open(sse, '', bob);
-          return reader.status === 503 ? reader : undefined;
-        },
-        { what: 'a 503 while redis is down' },
-      );
-      await expectRefused(refused, 503, /session store \(redis\)/);
+      const refused = await open(sse, '', bob);
+      // A non-200 would make EventSource give up for good: 200, a retry, and the end.
+      expect(refused.status).toBe(200);
+      expect(refused.headers['content-type']).toMatch(/^text\/event-stream/);
+      await refused.waitForEnd();
+      expect(refused.retry).toBeGreaterThanOrEqual(1000);
+      expect(refused.retry).toBeLessThan(2000); // --retry 1000, jittered over [1000, 2000)
+      expect(refused.events).toEqual([]);
       // Two re-checks run without the store (--debug logs each): the verified stream is kept.
       const skipped = (): number => sse.output().split('session re-check skipped').length - 1;
       const before = skipped();
       await waitFor(() => skipped() >= before + 2, { what: 'two re-checks without the store' });
       expect(open1.ended).toBe(false);
     } finally {
+      await redis.restart();
+    }
+  });
+
+  test('an eventsource client that connects during a Redis outage keeps retrying, then opens and receives once Redis is back with its session', async () => {
+    const bob = await appCookie('/login/bob');
+    const key = `sess:${sidOf(bob)}`;
+    const saved = { value: (await client.get(key)) as string, pttl: await client.pTTL(key) };
+    await redis.stop();
+    const source = new EventSource(`${sse.url}/`, {
+      fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, cookie: bob } }),
+    });
+    try {
+      const got: string[] = [];
+      source.onmessage = (e) => got.push(e.data as string);
+      const refusals = (): number =>
+        sse.output().split('refused a stream: the session store is unavailable').length - 1;
+      const before = refusals();
+      await waitFor(() => refusals() >= before + 2, { timeout: 15_000, what: 'the client to be refused twice' });
+      // Each refusal is a 200 that ends (EventSource sees open, then error): it reconnects, never CLOSED.
+      expect(source.readyState).not.toBe(EventSource.CLOSED);
+      expect(got).toEqual([]);
+      // Redis comes back (empty: no persistence), then the web app's session with it.
+      await redis.restart();
+      await waitFor(() => client.isReady, { what: 'the test client to reconnect' });
+      await client.set(key, saved.value, { PX: saved.pttl });
+      await waitFor(async () => (await redis.numsub('bob')) > 0, {
+        timeout: 15_000,
+        what: "the eventsource client's stream to open (a subscriber on bob)",
+      });
+      await redis.publish('bob', JSON.stringify(['message', 'after the outage']));
+      await waitFor(() => got.includes('after the outage'), { what: 'the event after the outage' });
+    } finally {
+      source.close();
       await redis.restart();
     }
   });
