@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import zlib from 'node:zlib';
+import { redactUrls } from '../core/redact.js';
 import { PROBE_COMMENT, PROBE_END_EVENT, PROBE_EVENT, PROBE_SEGMENT } from '../http/probe.js';
 
 /** Bad `--doctor` input: exit 2. */
@@ -81,7 +82,8 @@ export async function doctor(probeUrl: URL, options: DoctorOptions = {}): Promis
   } catch (err) {
     return problem(`cannot read ${probeUrl.href}: ${(err as Error).message}`);
   }
-  const where = probeUrl.href;
+  // user:pass@ in the URL is used for the request, never echoed.
+  const where = redactUrls(probeUrl.href);
   if (seen.status !== 200) {
     return problem(
       `${where} answered ${seen.status}, not the probe stream: sse-runserver serves it at <its --path>${PROBE_SEGMENT}; in an Express app mount sseProbe() there (app.get('/sse/${PROBE_SEGMENT}', sseProbe())), and let the proxy pass that path`,
@@ -145,7 +147,7 @@ export async function doctor(probeUrl: URL, options: DoctorOptions = {}): Promis
 }
 
 function problem(line: string): DoctorReport {
-  return { code: 1, line: `problem: ${line}`, buffered: false, compressed: undefined, timings: undefined };
+  return { code: 1, line: redactUrls(`problem: ${line}`), buffered: false, compressed: undefined, timings: undefined };
 }
 
 const round = (ms: number): number => Math.round(ms * 10) / 10;

@@ -2,6 +2,7 @@
 // help. It feeds commander (and so --help) and the README's table; add a flag
 // here and nowhere else.
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { redactUrls } from '../core/redact.js';
 
 export interface FlagSpec {
   /** commander flags, e.g. `--port <n>`. */
@@ -59,7 +60,8 @@ export function list(value: string, previous: unknown): string[] {
 }
 
 export function redisUrl(value: string): string {
-  if (!/^rediss?:\/\//.test(value)) throw new InvalidArgumentError(`expected a redis:// URL, got "${value}"`);
+  if (!/^rediss?:\/\//.test(value))
+    throw new InvalidArgumentError(`expected a redis:// URL, got "${redactUrls(value)}"`);
   return value;
 }
 

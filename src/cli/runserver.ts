@@ -7,6 +7,7 @@ import { RedisBroker } from '../brokers/redis.js';
 import { ChannelNameError, OptionError } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
 import type { Logger } from '../core/logger.js';
+import { redactUrls } from '../core/redact.js';
 import { getUserAt, userChannelPrefix } from '../http/resolvers.js';
 import { normalizeOrigin } from '../http/cors.js';
 import { fromSessionCookie, type SessionCookieResolver } from '../http/session-cookie.js';
@@ -326,12 +327,12 @@ async function runDoctor(url: string): Promise<void> {
     throw err;
   }
   const report = await doctor(probeUrl);
-  process.stdout.write(`${report.line}\n`);
+  process.stdout.write(`${redactUrls(report.line)}\n`);
   process.exit(report.code);
 }
 
 export function fail(message: string, code: number): never {
-  process.stderr.write(`sse-runserver: error: ${message}\n`);
+  process.stderr.write(redactUrls(`sse-runserver: error: ${message}\n`));
   process.exit(code);
 }
 

@@ -10,6 +10,7 @@ import { DEFAULT_HISTORY } from '../core/options.js';
 import type { SseEvent } from '../core/event.js';
 import { publishWithHistory } from '../brokers/redis-history.js';
 import { encodePayload } from '../brokers/redis-wire.js';
+import { redactUrls } from '../core/redact.js';
 import { positiveInt, redisUrl } from './flags.js';
 
 interface SendFlags {
@@ -84,13 +85,13 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof UsageError) return usage(err.message);
-    process.stderr.write(`sse-send: error: ${(err as Error).message}\n`);
+    process.stderr.write(redactUrls(`sse-send: error: ${(err as Error).message}\n`));
     return 1;
   }
 }
 
 function usage(message: string): number {
-  process.stderr.write(`sse-send: error: ${message}\n`);
+  process.stderr.write(redactUrls(`sse-send: error: ${message}\n`));
   return 2;
 }
 
@@ -108,7 +109,7 @@ async function sendToRedis(
   try {
     await client.connect();
   } catch (err) {
-    throw new Error(`cannot reach Redis at ${url}: ${describe(lastError ?? err)}`);
+    throw new Error(`cannot reach Redis at ${redactUrls(url)}: ${describe(lastError ?? err)}`);
   }
   try {
     // --history: the same Lua script as the server's hub (id + stream + PUBLISH).

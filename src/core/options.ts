@@ -2,6 +2,7 @@
 // and validated eagerly so a typo fails at start-up, not on the first request.
 import type { Broker } from './broker.js';
 import { OptionError } from './errors.js';
+import { redactUrls } from './redact.js';
 import { silentLogger, type Logger } from './logger.js';
 
 export interface HistoryOptions {
@@ -132,7 +133,9 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
     throw new OptionError("broker 'redis' needs redisUrl (or REDIS_URL / SSE_REDIS_URL in the environment)");
   }
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-    throw new OptionError(`redisUrl must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
+    throw new OptionError(
+      `redisUrl must start with redis:// or rediss://, got ${redactUrls(JSON.stringify(redisUrl))}`,
+    );
   }
   if (typeof merged.channelPrefix !== 'string') {
     throw new OptionError(`channelPrefix must be a string, got ${typeof merged.channelPrefix}`);
