@@ -117,6 +117,24 @@ describeWithTools(['redis-server'], 'GET /metrics with the redis broker', () => 
     await redis.stop();
   });
 
+  test('regression: a 200,000-deep JSON array published on Redis is delivered raw and counted as a bad payload', async () => {
+    const url = await start({ hubOptions: { broker: 'redis', redisUrl: redis.url }, metrics: true });
+    const reader = await open(`${url}/?channels=deep`);
+    await waitFor(async () => (await redis.numsub('deep')) === 1, { what: 'the subscription' });
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    await redis.publish('deep', `["message", ${deep}]`);
+    await redis.publish('deep', deep);
+    await redis.publish('deep', '["message", "after"]');
+    const events = await reader.waitForEvents(3);
+    expect(events.map((e) => [e.event, e.data.length])).toEqual([
+      ['message', deep.length + 13],
+      ['message', deep.length],
+      ['message', 5],
+    ]);
+    expect(events[0]?.data).toBe(`["message", ${deep}]`);
+    expect(sample(await metricsOf(url), 'sse_hub_bad_payloads_total')).toBe(2);
+  });
+
   test('counts bad payloads and broker reconnects', async () => {
     const url = await start({ hubOptions: { broker: 'redis', redisUrl: redis.url }, metrics: true });
     const reader = await open(`${url}/?channels=metrics-test`);

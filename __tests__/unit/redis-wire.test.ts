@@ -14,6 +14,13 @@ describe('decodePayload', () => {
     expect(decodePayload('["update", "x", 17]').event).toEqual({ event: 'update', data: 'x', id: '17' });
   });
 
+  test('regression: a 200,000-deep JSON array is delivered raw and flagged, never thrown', () => {
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    for (const raw of [deep, `["message", ${deep}]`, `["message", ${deep}, "1"]`]) {
+      expect(decodePayload(raw)).toEqual({ event: { event: 'message', data: raw }, wellFormed: false });
+    }
+  });
+
   test('a null id means no id', () => {
     expect(decodePayload('["m", "x", null]').event).toEqual({ event: 'm', data: 'x' });
   });

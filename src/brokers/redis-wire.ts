@@ -33,7 +33,17 @@ function parseArray(raw: string): SseEvent | undefined {
   if (!Array.isArray(value) || value.length < 2 || value.length > 3) return undefined;
   const [name, data, id] = value as unknown[];
   if (!isEventName(name)) return undefined;
-  const event: SseEvent = { event: name, data: typeof data === 'string' ? data : (JSON.stringify(data) ?? 'null') };
+  let text: string;
+  try {
+    text = typeof data === 'string' ? data : (JSON.stringify(data) ?? 'null');
+  } catch {
+    // JSON.parse reads any depth, JSON.stringify recurses: data nested
+    // ~10^4 deep or more overflows the stack (RangeError). Such a payload is
+    // not one django_sse would send; it goes out raw, counted, never thrown
+    // into the subscriber's message handler, where it was dropped.
+    return undefined;
+  }
+  const event: SseEvent = { event: name, data: text };
   if (value.length === 3 && id !== null) {
     const text = typeof id === 'number' && Number.isFinite(id) ? String(id) : id;
     if (!isEventId(text)) return undefined;
