@@ -5,6 +5,7 @@
 // shows on admin's page only; a django_sse-style PUBLISH to `all` shows on
 // both; the anonymous page's stream is refused (403) and shows nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { CHROMIUM_PATH, launchChromium, pageErrors } from '../helpers/chromium';
@@ -137,5 +138,57 @@ describeWithTools(['redis-server', CHROMIUM_PATH], 'examples/django-style in hea
       expect(anonymous.streams).toEqual([403]);
       expect([...admin.errors, ...bob.errors]).toEqual([]);
     });
+  });
+});
+
+// Regressions: the example's /sse/ proxy forwarded every path (sse-runserver's
+// loopback-trusting /publish included), and the session secret was on the
+// sse-runserver command line, where `ps` shows it to every local user.
+describeWithTools(['redis-server'], 'examples/django-style: what reaches sse-runserver', () => {
+  let redis: RedisServer;
+  let example: Example;
+  const SECRET = 'e2e-secret-not-in-argv';
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    example = await startExample([], { REDIS_URL: redis.url, SESSION_SECRET: SECRET });
+  });
+  afterAll(async () => {
+    await example?.stop();
+    await redis?.stop();
+  });
+
+  test('only GET of the stream path is proxied: /sse/publish, /sse/healthz and POST /sse/ answer 404 from the app', async () => {
+    const publish = await fetch(`${example.url}/sse/publish`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ channel: 'all', data: '<img src=x onerror=alert(1)>' }),
+    });
+    expect(publish.status).toBe(404);
+    expect(await publish.json()).toEqual({ error: 'only the event stream is served under /sse/' });
+    expect((await fetch(`${example.url}/sse/healthz`)).status).toBe(404);
+    expect((await fetch(`${example.url}/sse/`, { method: 'POST' })).status).toBe(404);
+    // The stream path itself still reaches sse-runserver (403: no session cookie).
+    const stream = await fetch(`${example.url}/sse/?channels=all`);
+    expect(stream.status).toBe(403);
+    expect(await stream.json()).toEqual({ error: expect.stringMatching(/session cookie/) });
+  });
+
+  test("the session secret is not on sse-runserver's command line", () => {
+    const children = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .map((pid) => {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+          return { ppid, argv: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0') };
+        } catch {
+          return undefined; // the process ended meanwhile
+        }
+      })
+      .filter((p) => p !== undefined && p.ppid === example.proc.pid && p.argv.some((a) => a.includes('sse-runserver')));
+    expect(children).toHaveLength(1);
+    expect(children[0]?.argv.join(' ')).toContain('--channels session');
+    expect(children[0]?.argv.join(' ')).not.toContain(SECRET);
   });
 });

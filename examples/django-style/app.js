@@ -120,17 +120,33 @@ async function createApp(options) {
   };
 }
 
-/** A minimal streaming reverse proxy for /sse/ (what nginx does in production: see the README). */
+/**
+ * A minimal streaming reverse proxy for /sse/ (what nginx does in production:
+ * see docs/deployment.md). It forwards the stream and nothing else: only GET
+ * of the stream path itself, so sse-runserver's /publish (which trusts local
+ * programs) and its other routes stay out of the browser's reach
+ * (docs/security.md). The request goes out with X-Forwarded-For, as from a proxy.
+ */
 function proxyTo(baseUrl) {
   const target = new URL(baseUrl);
   return (req, res) => {
+    const [pathname, query] = req.url.split(/\?(.*)/s); // Express has stripped the /sse mount: `/?...`
+    if (pathname !== '/' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.status(404).json({ error: 'only the event stream is served under /sse/' });
+      return;
+    }
+    const headers = { accept: 'text/event-stream', host: target.host };
+    for (const name of ['cookie', 'last-event-id', 'user-agent', 'accept-language']) {
+      if (req.headers[name] !== undefined) headers[name] = req.headers[name];
+    }
+    if (req.socket.remoteAddress) headers['x-forwarded-for'] = req.socket.remoteAddress;
     const upstream = http.request(
       {
         host: target.hostname,
         port: target.port,
         method: req.method,
-        path: req.url, // Express has stripped the /sse mount: `/?...`
-        headers: { ...req.headers, host: target.host },
+        path: query === undefined ? '/' : `/?${query}`,
+        headers,
       },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);

@@ -24,9 +24,17 @@ async function main() {
   let runserverUrl;
   if (mode === 'runserver') {
     if (!existsSync(RUNSERVER)) throw new Error(`${RUNSERVER} is missing: run \`npm run build\` first`);
-    const args = ['--channels', 'session', '--redis', redisUrl, '--session-secret', secret];
+    const args = ['--channels', 'session', '--redis', redisUrl];
     args.push('--port', process.env.SSE_PORT || '0', '--session-recheck', process.env.SSE_SESSION_RECHECK || '5');
-    runserverUrl = await startChild(process.execPath, [RUNSERVER, ...args], /listening on (http:\/\/\S+?)\/? /);
+    // The secret goes in the child's environment, not its argv, which `ps` shows to every local user.
+    const env = { ...process.env, SSE_SESSION_SECRET: undefined, SSE_SESSION_SECRETS: JSON.stringify([secret]) };
+    runserverUrl = await startChild(
+      process.execPath,
+      [RUNSERVER, ...args],
+      /listening on (http:\/\/\S+?)\/? /,
+      true,
+      env,
+    );
   }
 
   const { app, close } = await createApp({ redisUrl, secret, mode, runserverUrl });
@@ -48,8 +56,8 @@ async function main() {
 }
 
 /** Spawns a process and resolves with the first capture of `ready` in its output. */
-function startChild(command, args, ready, echo = true) {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function startChild(command, args, ready, echo = true, env = process.env) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.push(child);
   return new Promise((resolve, reject) => {
     let output = '';
