@@ -2,7 +2,10 @@
 // real Express app (express-session + connect-redis 9) set, verifies it with
 // the rotation list, loads the session read-only from the same Redis, and
 // ends the streams of users who log out. Real redis-server, real processes.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type http from 'node:http';
 import express from 'express';
 import session from 'express-session';
@@ -261,6 +264,88 @@ describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
     await publishInOrder(['admin'], ['admin'], 'still');
     expect((await adminStream.waitForEvents(1))[0]?.data).toBe('still:admin');
     expect(adminStream.ended).toBe(false);
+  });
+
+  test('5. --user-channel-prefix user: puts bob on user:bob; without it, a user named like a public channel is refused', async () => {
+    const prefixed = await startRunserver([
+      '--channels',
+      'session',
+      '--redis',
+      redis.url,
+      '--session-secret',
+      APP_SECRET,
+      '--public-channels',
+      'news',
+      '--user-channel-prefix',
+      'user:',
+    ]);
+    try {
+      const bob = await appCookie('/login/bob');
+      const stream = await open(prefixed, '', bob);
+      expect(stream.status).toBe(200);
+      await publishInOrder(['bob', 'user:bob'], ['user:bob'], 'p');
+      expect((await stream.waitForEvents(1)).map((e) => e.data)).toEqual(['p:user:bob']);
+      expect(stream.raw).not.toContain('p:bob');
+      // A user called "news" has a channel of their own under the prefix...
+      const news = await appCookie('/login/news');
+      expect((await open(prefixed, '?channels=news', news)).status).toBe(200);
+      // ...but where user names are bare channels, that user is refused (regression: got the public channel as theirs).
+      await expectRefused(await open(sse, '', news), 403, /also a public channel.*--user-channel-prefix/);
+    } finally {
+      await prefixed.stop();
+    }
+  });
+
+  test('regression: secrets are used verbatim; one the comma list would alter is refused at start-up (exit 2), never echoed', async () => {
+    const base = ['--port', '0', '--channels', 'session', '--redis', redis.url];
+    const refused: [string[], NodeJS.ProcessEnv, RegExp][] = [
+      [['--session-secret', ' padded-secret-1'], {}, /spaces around it.*SSE_SESSION_SECRETS/],
+      [['--session-secret', 'padded-secret-1, padded-secret-2'], {}, /spaces around it/],
+      [['--session-secret', 'padded-secret-1,,padded-secret-2'], {}, /empty item/],
+      [[], { SSE_SESSION_SECRET: 'padded-secret-1 ' }, /spaces around it/],
+      [[], { SSE_SESSION_SECRETS: 'padded-secret-1' }, /SSE_SESSION_SECRETS must be a JSON array/],
+      [[], { SSE_SESSION_SECRETS: '[]' }, /SSE_SESSION_SECRETS must be a JSON array/],
+      [['--session-secret-file', '/nonexistent/secret'], {}, /--session-secret-file .* cannot be read/],
+      [['--session-secret', 's', '--user-channel-prefix', 'user '], {}, /user channel prefix/],
+    ];
+    for (const [args, env, pattern] of refused) {
+      const result = await runNode(RUNSERVER, [...base, ...args], env);
+      expect({ args, env, code: result.code }).toEqual({ args, env, code: 2 });
+      expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(pattern)]);
+      expect(result.stderr).not.toContain('padded-secret');
+    }
+    const result = await runNode(RUNSERVER, ['--port', '0', '--user-channel-prefix', 'user:']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--user-channel-prefix needs --channels session/);
+  });
+
+  test('SSE_SESSION_SECRETS (JSON array) and --session-secret-file pass secrets with commas and spaces verbatim', async () => {
+    const bob = await appCookie('/login/bob');
+    const signedWith = (secret: string): string => `connect.sid=${encodeURIComponent(`s:${sign(sidOf(bob), secret)}`)}`;
+    const dir = mkdtempSync(join(tmpdir(), 'sse-secret-'));
+    const file = join(dir, 'secrets');
+    writeFileSync(file, ' file secret, with comma \nsecond\n', { mode: 0o600 });
+    const fromEnv = await startRunserver(['--channels', 'session', '--redis', redis.url], {
+      SSE_SESSION_SECRETS: JSON.stringify([' json secret, with comma ', 'x']),
+    });
+    const fromFile = await startRunserver([
+      '--channels',
+      'session',
+      '--redis',
+      redis.url,
+      '--session-secret-file',
+      file,
+    ]);
+    try {
+      expect((await open(fromEnv, '', signedWith(' json secret, with comma '))).status).toBe(200);
+      expect((await open(fromFile, '', signedWith(' file secret, with comma '))).status).toBe(200);
+      // Verbatim: the trimmed secret is a different secret.
+      await expectRefused(await open(fromEnv, '', signedWith('json secret, with comma')), 403, /bad signature/);
+      await expectRefused(await open(fromFile, '', signedWith('file secret')), 403, /bad signature/);
+    } finally {
+      await Promise.all([fromEnv.stop(), fromFile.stop()]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('bad session flags: exit 2 with one line', async () => {
