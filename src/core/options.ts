@@ -58,14 +58,14 @@ export interface HubOptions {
   /**
    * Streams this hub serves at once, in this process (streams still being
    * authorized count too); past it a new stream gets 200 + a jittered
-   * `retry:` and ends (docs/security.md). 0 turns the cap off. Defaults to 10000.
+   * `retry:` and ends (SECURITY.md). 0 turns the cap off. Defaults to 10000.
    */
   maxConnections?: number;
   /**
    * Streams one client address may hold at once (IPv6: one /64), keyed on
    * Express's `req.ip` when present, else the socket's address. 0 turns the
    * cap off. Defaults to 0 (off): behind a reverse proxy every stream has the
-   * proxy's address unless `trust proxy` names the client (docs/security.md).
+   * proxy's address unless `trust proxy` names the client (SECURITY.md).
    */
   maxConnectionsPerIp?: number;
   /** Where sse-hub logs. Defaults to silent. */

@@ -1,4 +1,4 @@
-// Connection caps for the event stream (docs/security.md): at most
+// Connection caps for the event stream (SECURITY.md): at most
 // `maxConnections` streams per hub, and at most `maxConnectionsPerIp` from one
 // client address. Invariant: a slot is taken before anything slow (the session
 // lookup) and given back exactly once, when the response closes — so requests

@@ -8,7 +8,7 @@
 //   too (a form post needs no CORS preflight, DNS rebinding gives any site a
 //   loopback name), so a request that carries `Origin`/`Sec-Fetch-Site`, names a
 //   Host that is not loopback, or is not application/json is refused
-//   (docs/security.md "Who may publish").
+//   (SECURITY.md "Who may publish").
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertChannelName } from '../core/channel.js';
