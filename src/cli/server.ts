@@ -90,6 +90,12 @@ export interface SseServer {
 }
 
 export function createServer(options: ServerOptions = {}): SseServer {
+  // Checked before the hub exists, so a bad value leaves no broker connection behind.
+  const headersTimeout = options.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT;
+  positiveInteger('headersTimeout', headersTimeout, 'ms');
+  positiveInteger('requestTimeout', options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT, 'ms');
+  // Node requires requestTimeout >= headersTimeout.
+  const requestTimeout = Math.max(options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT, headersTimeout);
   const ownsHub = options.hub === undefined;
   const hub = options.hub ?? createHub({ logger: options.logger, ...options.hubOptions });
   const logger = options.logger ?? hub.options.logger;
@@ -109,10 +115,6 @@ export function createServer(options: ServerOptions = {}): SseServer {
   const probe = sseProbe();
   const scripts = clientScripts();
   const pages = options.staticDir === undefined ? undefined : serveStatic(options.staticDir, { index: ['index.html'] });
-  const headersTimeout = options.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT;
-  const requestTimeout = Math.max(options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT, headersTimeout);
-  positiveInteger('headersTimeout', headersTimeout, 'ms');
-  positiveInteger('requestTimeout', requestTimeout, 'ms');
   const counters = { requestTimeouts: 0 };
   const metrics = options.metrics
     ? metricsHandler(hub, options.metrics, {
@@ -164,6 +166,8 @@ export function createServer(options: ServerOptions = {}): SseServer {
   // counts the timeouts (for /metrics) and answers as Node would.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') counters.requestTimeouts++;
+    // Node's own handler answers only while no response is under way on the
+    // socket (its `_httpMessage`); a raw answer would corrupt one.
     if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
       const status =
         err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
