@@ -415,6 +415,35 @@ describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
     }
   });
 
+  test('a slow session store (Redis paused past --session-lookup-timeout) → 200 + retry: + end', async () => {
+    const impatient = await startRunserver([
+      '--channels',
+      'session',
+      '--redis',
+      redis.url,
+      '--session-secret',
+      APP_SECRET,
+      '--session-lookup-timeout',
+      '300',
+      '--retry',
+      '1000',
+    ]);
+    try {
+      const bob = await appCookie('/login/bob');
+      expect((await open(impatient, '', bob)).status).toBe(200);
+      // CLIENT PAUSE: Redis holds every client's commands for 1.5 s — slow, not down.
+      expect(await redis.command('CLIENT', 'PAUSE', '1500')).toMatch(/^\+OK/);
+      const refused = await open(impatient, '', bob);
+      // Had the lookup waited out the pause, the session would have been found and the stream stayed open.
+      await refused.waitForEnd();
+      expect(refused.status).toBe(200);
+      expect(refused.retry).toBeGreaterThanOrEqual(1000);
+      expect(refused.events).toEqual([]);
+    } finally {
+      await impatient.stop();
+    }
+  });
+
   test('an eventsource client that connects during a Redis outage keeps retrying, then opens and receives once Redis is back with its session', async () => {
     const bob = await appCookie('/login/bob');
     const key = `sess:${sidOf(bob)}`;

@@ -140,6 +140,14 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     parse: positiveInt,
   },
   {
+    flags: '--session-lookup-timeout <ms>',
+    env: 'SSE_SESSION_LOOKUP_TIMEOUT',
+    description:
+      'session mode: longest wait for the session store on a new stream; past it the stream gets 200 + retry: and ends',
+    defaultValue: 2000,
+    parse: positiveInt,
+  },
+  {
     flags: '--public-channels <list>',
     env: 'SSE_PUBLIC_CHANNELS',
     description: 'session mode: channels any logged-in user may add with ?channels= (comma list)',

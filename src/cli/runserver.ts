@@ -43,6 +43,7 @@ interface RunserverFlags {
   sessionPrefix: string;
   sessionUserPath?: string;
   sessionRecheck: number;
+  sessionLookupTimeout: number;
   publicChannels?: string[];
   heartbeat: number;
   heartbeatEvent: boolean;
@@ -213,6 +214,7 @@ function createSessionResolver(
     publicChannels: flags.publicChannels,
     userChannel: flags.userChannelPrefix === '' ? undefined : userChannelPrefix(flags.userChannelPrefix),
     recheck: flags.sessionRecheck * 1000,
+    lookupTimeout: flags.sessionLookupTimeout,
     logger,
     store: () => {
       const broker = hub()?.broker;

@@ -35,6 +35,18 @@ export interface ConnectionLimitStats {
   refused: Record<StreamRefusalReason, number>;
 }
 
+/** The slot a response holds, until it closes. */
+const SLOT = Symbol('sse-hub.connection-slot');
+type TaggedResponse = ServerResponse & { [SLOT]?: { limiter: ConnectionLimiter; key: string | undefined } };
+
+/** The 'close' listener of every admitted response; `this` is the response. Gives the slot back once. */
+function releaseSlot(this: TaggedResponse): void {
+  const slot = this[SLOT];
+  if (slot === undefined) return;
+  this[SLOT] = undefined;
+  slot.limiter.release(slot.key);
+}
+
 /** The shortest `retry:` a refusal sends: a crowd must not come straight back. */
 export const MIN_REFUSAL_RETRY_MS = 1000;
 
@@ -64,19 +76,21 @@ export class ConnectionLimiter {
     if (key !== undefined && count >= maxConnectionsPerIp) return 'max-connections-per-ip';
     this.open++;
     if (key !== undefined) this.perAddress.set(key, count + 1);
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.open--;
-      if (key === undefined) return;
-      const left = (this.perAddress.get(key) ?? 1) - 1;
-      if (left === 0) this.perAddress.delete(key);
-      else this.perAddress.set(key, left);
-    };
-    res.once('close', release);
-    if (res.destroyed) release();
+    // One shared listener and a tag on the response, not a closure per
+    // stream: an idle stream costs as little here as in Connection.
+    (res as TaggedResponse)[SLOT] = { limiter: this, key };
+    res.on('close', releaseSlot);
+    if (res.destroyed) releaseSlot.call(res);
     return undefined;
+  }
+
+  /** Gives back the slot taken for `key` (undefined: counted in the total only). */
+  release(key: string | undefined): void {
+    this.open--;
+    if (key === undefined) return;
+    const left = (this.perAddress.get(key) ?? 1) - 1;
+    if (left === 0) this.perAddress.delete(key);
+    else this.perAddress.set(key, left);
   }
 
   /** Answers a stream that is not opened: 200, a jittered `retry:`, a comment naming why, end. */
