@@ -20,7 +20,7 @@ describe('resolveHubOptions', () => {
       presenceChannels: [],
       presenceDebounce: 2000,
       presenceTtl: 15,
-      maxConnections: 10_000,
+      maxConnections: 20_000,
       maxConnectionsPerIp: 0,
       logger: silentLogger,
     });

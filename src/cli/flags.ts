@@ -253,7 +253,7 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     env: 'SSE_MAX_CONNECTIONS',
     description:
       'streams served at once per process; more get 200 + a jittered retry: and end (0: no cap; sse_hub_streams_refused_total)',
-    defaultValue: 10_000,
+    defaultValue: 20_000,
     parse: wholeNumber,
   },
   {

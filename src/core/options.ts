@@ -58,7 +58,7 @@ export interface HubOptions {
   /**
    * Streams this hub serves at once, in this process (streams still being
    * authorized count too); past it a new stream gets 200 + a jittered
-   * `retry:` and ends (SECURITY.md). 0 turns the cap off. Defaults to 10000.
+   * `retry:` and ends (SECURITY.md). 0 turns the cap off. Defaults to 20000.
    */
   maxConnections?: number;
   /**
@@ -103,7 +103,7 @@ const DEFAULTS = {
   sendTimeout: 5000,
   presenceDebounce: 2000,
   presenceTtl: 15,
-  maxConnections: 10_000,
+  maxConnections: 20_000,
   maxConnectionsPerIp: 0,
 } as const;
 
