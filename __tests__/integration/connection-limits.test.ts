@@ -10,6 +10,7 @@ import { EventSource } from 'eventsource';
 import express from 'express';
 import { createHub, fromQuery, sseMiddleware, type Hub } from '../../src';
 import { createServer, DEFAULT_HEADERS_TIMEOUT, type SseServer } from '../../src/cli/server';
+import { connectionLimiterOf } from '../../src/http/connection-limits';
 import { startRunserver, type RunningServer } from '../helpers/run-cli';
 import { SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
@@ -138,6 +139,36 @@ describe('maxConnectionsPerIp', () => {
     const third = await as('2001:db8::3');
     await expectRefused(third, 3000);
     for (const r of [...first, ...other]) expect(r.ended).toBe(false);
+  });
+});
+
+describe('sseMiddleware caps of its own', () => {
+  let hub: Hub;
+  let server: http.Server;
+  afterEach(async () => {
+    for (const r of readers.splice(0)) r.close();
+    await hub?.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  test('sseMiddleware({ maxConnections, maxConnectionsPerIp }) caps its own endpoint; the hub cap still covers all', async () => {
+    hub = createHub({ broker: 'memory', maxConnections: 5 });
+    const app = express();
+    app.get('/small', sseMiddleware({ hub, channels: fromQuery(), maxConnections: 3, maxConnectionsPerIp: 2 }));
+    app.get('/big', sseMiddleware({ hub, channels: fromQuery() }));
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    await Promise.all([open(`${base}/small?channels=a`), open(`${base}/small?channels=a`)]);
+    await expectRefused(await open(`${base}/small?channels=a`), 3000); // 2 per address on /small
+    await Promise.all([open(`${base}/big?channels=a`), open(`${base}/big?channels=a`), open(`${base}/big?channels=a`)]);
+    await waitFor(() => hub.stats().connections === 5);
+    await expectRefused(await open(`${base}/big?channels=a`), 3000); // the hub's 5
+    const stats = connectionLimiterOf(hub).stats();
+    expect(stats.refused).toMatchObject({ 'max-connections-per-ip': 1, 'max-connections': 1 });
+    expect(() => sseMiddleware({ hub, maxConnections: -1 })).toThrow(/maxConnections must be a whole number/);
   });
 });
 

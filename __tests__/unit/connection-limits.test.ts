@@ -50,3 +50,31 @@ test('0 turns a cap off', () => {
   for (let i = 0; i < 100; i++) expect(limiter.admit(request('10.0.0.1'), response())).toBeUndefined();
   expect(limiter.stats()).toMatchObject({ open: 100, addresses: 0 });
 });
+
+test('a child limiter (a middleware with caps of its own) takes a slot in both; refusals count in the parent', () => {
+  const hub = new ConnectionLimiter({ maxConnections: 3, maxConnectionsPerIp: 0, retry: 1000 });
+  const child = new ConnectionLimiter({ maxConnections: 2, maxConnectionsPerIp: 0, retry: 1000 }, hub);
+  const first = response();
+  expect(child.admit(request('10.0.0.1'), first)).toBeUndefined();
+  expect(child.admit(request('10.0.0.1'), response())).toBeUndefined();
+  expect(child.admit(request('10.0.0.1'), response())).toBe('max-connections'); // the child's cap
+  expect(hub.stats().open).toBe(2);
+  expect(hub.admit(request('10.0.0.1'), response())).toBeUndefined(); // the hub's last slot, elsewhere
+  first.emit('close');
+  expect(child.stats().open).toBe(1);
+  expect(hub.admit(request('10.0.0.2'), response())).toBeUndefined(); // the hub is full again
+  // The child has room again, the hub has not: refused, and the child's slot is not kept.
+  expect(child.admit(request('10.0.0.1'), response())).toBe('max-connections');
+  expect(child.stats().open).toBe(1);
+  child.refuse(
+    request('10.0.0.1'),
+    Object.assign(response(), {
+      headersSent: false,
+      writeHead: () => undefined,
+      flushHeaders: () => undefined,
+      end: () => undefined,
+    }) as never,
+    'max-connections',
+  );
+  expect(hub.stats().refused['max-connections']).toBe(1);
+});

@@ -16,6 +16,18 @@ export interface SseMiddlewareOptions {
   authorize?: Authorize;
   /** Let anonymous sessions listen on `all` instead of answering 403. Defaults to false. */
   allowAnonymous?: boolean;
+  /**
+   * Streams this middleware serves at once, on top of the hub's
+   * `maxConnections` (both apply); past it a stream gets 200 + `retry:` and
+   * ends. Defaults to none (only the hub's cap).
+   */
+  maxConnections?: number;
+  /**
+   * Streams one client address (`req.ip`, which honours `trust proxy`) may
+   * hold on this middleware, on top of the hub's `maxConnectionsPerIp`.
+   * Defaults to none (only the hub's cap).
+   */
+  maxConnectionsPerIp?: number;
 }
 
 export type SseRequestHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
@@ -27,6 +39,8 @@ export function sseMiddleware(options: SseMiddlewareOptions = {}): SseRequestHan
     channels: options.channels,
     authorize: options.authorize,
     allowAnonymous: options.allowAnonymous,
+    maxConnections: options.maxConnections,
+    maxConnectionsPerIp: options.maxConnectionsPerIp,
   });
   return (req, res, next) => {
     handle(req, res).catch((err: unknown) => {

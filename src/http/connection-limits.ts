@@ -1,6 +1,7 @@
 // Connection caps for the event stream (SECURITY.md): at most
 // `maxConnections` streams per hub, and at most `maxConnectionsPerIp` from one
-// client address. Invariant: a slot is taken before anything slow (the session
+// client address; an sseMiddleware may add caps of its own, checked as well
+// as the hub's (a child limiter). Invariant: a slot is taken before anything slow (the session
 // lookup) and given back exactly once, when the response closes — so requests
 // still being resolved count too, and the counts return to zero.
 //
@@ -37,14 +38,16 @@ export interface ConnectionLimitStats {
 
 /** The slot a response holds, until it closes. */
 const SLOT = Symbol('sse-hub.connection-slot');
-type TaggedResponse = ServerResponse & { [SLOT]?: { limiter: ConnectionLimiter; key: string | undefined } };
+/** A slot in one limiter: the limiter and the address key it counted (undefined: the total only). */
+type Slot = [limiter: ConnectionLimiter, key: string | undefined];
+type TaggedResponse = ServerResponse & { [SLOT]?: Slot[] };
 
-/** The 'close' listener of every admitted response; `this` is the response. Gives the slot back once. */
+/** The 'close' listener of every admitted response; `this` is the response. Gives the slots back once. */
 function releaseSlot(this: TaggedResponse): void {
-  const slot = this[SLOT];
-  if (slot === undefined) return;
+  const slots = this[SLOT];
+  if (slots === undefined) return;
   this[SLOT] = undefined;
-  slot.limiter.release(slot.key);
+  for (const [limiter, key] of slots) limiter.release(key);
 }
 
 /** The shortest `retry:` a refusal sends: a crowd must not come straight back. */
@@ -54,37 +57,56 @@ export class ConnectionLimiter {
   private readonly options: ConnectionLimitOptions;
   private open = 0;
   private readonly perAddress = new Map<string, number>();
-  private readonly refused: Record<StreamRefusalReason, number> = {
-    'max-connections': 0,
-    'max-connections-per-ip': 0,
-    'session-store': 0,
-  };
+  private readonly refused: Record<StreamRefusalReason, number>;
+  /** This limiter, then its parent's chain: where a stream takes its slots. */
+  private readonly chain: readonly ConnectionLimiter[];
 
-  constructor(options: ConnectionLimitOptions) {
+  /**
+   * With a `parent` (the hub's limiter), a stream must fit under both caps,
+   * and refusals are counted in the parent, which /metrics reads.
+   */
+  constructor(options: ConnectionLimitOptions, parent?: ConnectionLimiter) {
     this.options = options;
+    this.chain = [this, ...(parent?.chain ?? [])];
+    this.refused = parent?.refused ?? { 'max-connections': 0, 'max-connections-per-ip': 0, 'session-store': 0 };
   }
 
   /**
-   * Takes a slot for the stream of `req`, given back when `res` closes; or,
-   * over a cap, returns the reason and takes nothing.
+   * Takes a slot for the stream of `req` here and in every parent, given back
+   * when `res` closes; or, over a cap, returns the reason and takes nothing.
    */
   admit(req: IncomingMessage, res: ServerResponse): StreamRefusalReason | undefined {
-    const { maxConnections, maxConnectionsPerIp } = this.options;
-    if (maxConnections > 0 && this.open >= maxConnections) return 'max-connections';
-    const key = maxConnectionsPerIp > 0 ? addressKey(clientAddress(req)) : undefined;
-    const count = key === undefined ? 0 : (this.perAddress.get(key) ?? 0);
-    if (key !== undefined && count >= maxConnectionsPerIp) return 'max-connections-per-ip';
-    this.open++;
-    if (key !== undefined) this.perAddress.set(key, count + 1);
+    const address = clientAddress(req);
+    const slots: Slot[] = [];
+    for (const limiter of this.chain) {
+      const taken = limiter.take(address);
+      if (typeof taken === 'string') {
+        for (const [held, key] of slots) held.release(key);
+        return taken;
+      }
+      slots.push([limiter, taken.key]);
+    }
     // One shared listener and a tag on the response, not a closure per
     // stream: an idle stream costs as little here as in Connection.
-    (res as TaggedResponse)[SLOT] = { limiter: this, key };
+    (res as TaggedResponse)[SLOT] = slots;
     res.on('close', releaseSlot);
     if (res.destroyed) releaseSlot.call(res);
     return undefined;
   }
 
-  /** Gives back the slot taken for `key` (undefined: counted in the total only). */
+  /** Counts one stream from `address` here, or says which cap it would pass. */
+  private take(address: string): { key: string | undefined } | StreamRefusalReason {
+    const { maxConnections, maxConnectionsPerIp } = this.options;
+    if (maxConnections > 0 && this.open >= maxConnections) return 'max-connections';
+    const key = maxConnectionsPerIp > 0 ? addressKey(address) : undefined;
+    const count = key === undefined ? 0 : (this.perAddress.get(key) ?? 0);
+    if (key !== undefined && count >= maxConnectionsPerIp) return 'max-connections-per-ip';
+    this.open++;
+    if (key !== undefined) this.perAddress.set(key, count + 1);
+    return { key };
+  }
+
+  /** Gives back a slot taken for `key` (undefined: counted in the total only); called when the response closes. */
   release(key: string | undefined): void {
     this.open--;
     if (key === undefined) return;

@@ -8,7 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseChannelList } from '../core/channel.js';
 import { HttpError, isSseHubError } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
-import { connectionLimiterOf } from './connection-limits.js';
+import { nonNegativeInteger } from '../core/options.js';
+import { ConnectionLimiter, connectionLimiterOf } from './connection-limits.js';
 import { BROADCAST_CHANNEL, fromSession, queryOf, type ChannelResolver } from './resolvers.js';
 import { recordRefusal } from './refusals.js';
 import { sendError, sendJsonError } from './respond.js';
@@ -25,6 +26,16 @@ export interface SubscribeOptions {
   authorize?: Authorize;
   /** Let requests without a logged-in user listen on `all` only, instead of 403. Defaults to false. */
   allowAnonymous?: boolean;
+  /**
+   * Streams this handler serves at once, on top of the hub's own
+   * `maxConnections` (both apply). 0 or absent: only the hub's cap.
+   */
+  maxConnections?: number;
+  /**
+   * Streams one client address may hold on this handler, on top of the hub's
+   * `maxConnectionsPerIp` (both apply). 0 or absent: only the hub's cap.
+   */
+  maxConnectionsPerIp?: number;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -33,6 +44,7 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
   const resolve = options.channels ?? fromSession();
   const { authorize, allowAnonymous = false } = options;
   const getHub = typeof options.hub === 'function' ? options.hub : () => options.hub as Hub;
+  const limiterOf = handlerLimits(options);
 
   return async (req, res) => {
     const hub = getHub();
@@ -42,7 +54,7 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
         return;
       }
       // Before anything slow: the session lookup is bounded by the caps too.
-      const limiter = connectionLimiterOf(hub);
+      const limiter = limiterOf(hub);
       const over = limiter.admit(req, res);
       if (over !== undefined) {
         limiter.refuse(req, res, over);
@@ -84,6 +96,27 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
       recordRefusal(hub, req, `GET ${(req.url ?? '').split('?', 1)[0] as string}`, err);
       sendError(res, err, hub.options.logger);
     }
+  };
+}
+
+/**
+ * The limiter a handler admits streams through: the hub's, or, when the
+ * handler has caps of its own, a child of the hub's checked as well.
+ */
+function handlerLimits(options: SubscribeOptions): (hub: Hub) => ConnectionLimiter {
+  const maxConnections = options.maxConnections ?? 0;
+  const maxConnectionsPerIp = options.maxConnectionsPerIp ?? 0;
+  nonNegativeInteger('maxConnections', maxConnections, 'connections (0: only the hub cap)');
+  nonNegativeInteger('maxConnectionsPerIp', maxConnectionsPerIp, 'connections (0: only the hub cap)');
+  if (maxConnections === 0 && maxConnectionsPerIp === 0) return connectionLimiterOf;
+  // The hub may be created lazily (the default hub): the child follows it.
+  let current: { hub: Hub; limiter: ConnectionLimiter } | undefined;
+  return (hub) => {
+    if (current?.hub !== hub) {
+      const limits = { maxConnections, maxConnectionsPerIp, retry: hub.options.retry };
+      current = { hub, limiter: new ConnectionLimiter(limits, connectionLimiterOf(hub)) };
+    }
+    return current.limiter;
   };
 }
 
