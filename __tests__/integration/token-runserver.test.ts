@@ -236,6 +236,8 @@ describe('sse-runserver token and CORS flags', () => {
       ['--channels', 'token', '--token-public-key', '/nonexistent.pem'],
       /--token-public-key \/nonexistent\.pem: ENOENT/,
     ],
+    [['--channels', 'token', '--token-secret', ` ${SECRET}`], /spaces around it.*SSE_TOKEN_SECRETS/],
+    [['--channels', 'token', '--token-secret', `${SECRET},,${OLD_SECRET}`], /empty item/],
     [['--cors-origin', '*'], /--cors-origin: the CORS origin "\*" is refused/],
     [['--cors-origin', 'https://app.example/page'], /drop the path/],
   ])('%j exits 2 with one line', async (args, message) => {
@@ -243,5 +245,28 @@ describe('sse-runserver token and CORS flags', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).not.toContain(SECRET);
+  });
+
+  test('regression: token secrets are used verbatim; SSE_TOKEN_SECRETS (JSON array) carries one with commas and spaces', async () => {
+    const odd = ' a token secret, with a comma, of 32+ bytes ';
+    const bad = await runNode(RUNSERVER, ['--port', '0', '--channels', 'token'], { SSE_TOKEN_SECRETS: 'not json' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/SSE_TOKEN_SECRETS must be a JSON array/);
+    const server = await startRunserver(['--channels', 'token'], { SSE_TOKEN_SECRETS: JSON.stringify([odd]) });
+    try {
+      const claims = { channels: ['news'], exp: now() + 60 };
+      const good = await SseReader.open(`${server.url}/`, { authorization: `Bearer ${await sign(claims, odd)}` });
+      expect(good.status).toBe(200);
+      good.close();
+      // Trimmed, it is another secret: a token signed with it does not verify.
+      const trimmed = await SseReader.open(`${server.url}/`, {
+        authorization: `Bearer ${await sign(claims, odd.trim())}`,
+      });
+      expect(trimmed.status).toBe(403);
+      trimmed.close();
+    } finally {
+      await server.stop();
+    }
   });
 });

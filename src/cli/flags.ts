@@ -157,8 +157,8 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     flags: '--token-secret <secret>',
     env: 'SSE_TOKEN_SECRET',
     description:
-      'token mode: HS256 secret (32+ bytes) the tokens are signed with; repeat it or give a comma list to accept old secrets too',
-    parse: list,
+      'token mode: HS256 secret (32+ bytes) the tokens are signed with; repeat it or give a comma list to accept old secrets too (a secret with a comma or surrounding spaces: SSE_TOKEN_SECRETS, a JSON array)',
+    parse: collectRaw,
   },
   {
     flags: '--token-public-key <file>',

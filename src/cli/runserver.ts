@@ -235,15 +235,12 @@ export function sessionSecrets(
   flags: Pick<RunserverFlags, 'sessionSecret' | 'sessionSecretFile'>,
   env: NodeJS.ProcessEnv,
 ): string[] | string {
-  const secrets: string[] = [];
-  for (const raw of flags.sessionSecret ?? []) {
-    for (const item of raw.split(',')) {
-      if (item === '' || item !== item.trim()) {
-        return '--session-secret (or SSE_SESSION_SECRET) has an empty item or one with spaces around it, which the comma-list syntax would alter: pass such a secret verbatim in SSE_SESSION_SECRETS (a JSON array of strings) or --session-secret-file (one secret per line)';
-      }
-      secrets.push(item);
-    }
-  }
+  const secrets = commaListSecrets(
+    flags.sessionSecret,
+    '--session-secret (or SSE_SESSION_SECRET)',
+    'SSE_SESSION_SECRETS (a JSON array of strings) or --session-secret-file (one secret per line)',
+  );
+  if (typeof secrets === 'string') return secrets;
   if (flags.sessionSecretFile !== undefined) {
     let text: string;
     try {
@@ -258,20 +255,54 @@ export function sessionSecrets(
     }
     secrets.push(...lines);
   }
-  const json = env.SSE_SESSION_SECRETS;
-  if (json !== undefined && json !== '') {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(json);
-    } catch {
-      parsed = undefined;
+  const json = jsonSecrets(env, 'SSE_SESSION_SECRETS');
+  if (typeof json === 'string') return json;
+  return [...secrets, ...json];
+}
+
+/**
+ * The token secrets, verbatim, from `--token-secret` (comma list) and
+ * `SSE_TOKEN_SECRETS` (a JSON array), by the same rule as sessionSecrets().
+ */
+export function tokenSecrets(flags: Pick<RunserverFlags, 'tokenSecret'>, env: NodeJS.ProcessEnv): string[] | string {
+  const secrets = commaListSecrets(
+    flags.tokenSecret,
+    '--token-secret (or SSE_TOKEN_SECRET)',
+    'SSE_TOKEN_SECRETS (a JSON array of strings)',
+  );
+  if (typeof secrets === 'string') return secrets;
+  const json = jsonSecrets(env, 'SSE_TOKEN_SECRETS');
+  return typeof json === 'string' ? json : [...secrets, ...json];
+}
+
+/** Splits raw comma lists; refuses (a message that never repeats a secret) an item the split would alter. */
+function commaListSecrets(raws: readonly string[] | undefined, what: string, instead: string): string[] | string {
+  const secrets: string[] = [];
+  for (const raw of raws ?? []) {
+    for (const item of raw.split(',')) {
+      if (item === '' || item !== item.trim()) {
+        return `${what} has an empty item or one with spaces around it, which the comma-list syntax would alter: pass such a secret verbatim in ${instead}`;
+      }
+      secrets.push(item);
     }
-    if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((s) => typeof s === 'string' && s !== '')) {
-      return 'SSE_SESSION_SECRETS must be a JSON array of non-empty strings, e.g. ["new secret", "old, secret"]';
-    }
-    secrets.push(...(parsed as string[]));
   }
   return secrets;
+}
+
+/** A JSON array of non-empty strings in `env[name]`, or the message refusing it; none when unset. */
+function jsonSecrets(env: NodeJS.ProcessEnv, name: string): string[] | string {
+  const json = env[name];
+  if (json === undefined || json === '') return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((s) => typeof s === 'string' && s !== '')) {
+    return `${name} must be a JSON array of non-empty strings, e.g. ["new secret", "old, secret"]`;
+  }
+  return parsed as string[];
 }
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -285,7 +316,9 @@ function tokenMode(flags: RunserverFlags, logger: Logger): TokenResolver | undef
     if (given !== undefined) fail(`--${kebab(given)} needs --channels token`, 2);
     return undefined;
   }
-  if (!flags.tokenSecret?.length && !flags.tokenPublicKey?.length) {
+  const secrets = tokenSecrets(flags, process.env);
+  if (typeof secrets === 'string') fail(secrets, 2);
+  if (secrets.length === 0 && !flags.tokenPublicKey?.length) {
     fail('--channels token needs --token-secret (HS256) or --token-public-key FILE (RS256, ES256, EdDSA)', 2);
   }
   try {
@@ -303,7 +336,7 @@ function tokenMode(flags: RunserverFlags, logger: Logger): TokenResolver | undef
         throw err;
       }
     });
-    return fromToken({ secrets: flags.tokenSecret, publicKeys, cookieName: flags.tokenCookie, logger });
+    return fromToken({ secrets, publicKeys, cookieName: flags.tokenCookie, logger });
   } catch (err) {
     if (err instanceof OptionError) fail(err.message, 2);
     throw err;
