@@ -36,13 +36,22 @@ async function main() {
   const port = Number(process.env.PORT ?? 8000) || (await freePort());
   const origin = `http://127.0.0.1:${port}`;
 
+  // The secret goes in sse-runserver's environment, not its argv, which `ps` shows to every local user.
   const sseUrl = await startChild(
     process.execPath,
-    [RUNSERVER, '--channels', 'token', '--redis', redisUrl, '--token-secret', secret, '--cors-origin', origin].concat([
+    [
+      RUNSERVER,
+      '--channels',
+      'token',
+      '--redis',
+      redisUrl,
+      '--cors-origin',
+      origin,
       '--port',
       process.env.SSE_PORT || '0',
-    ]),
+    ],
     /listening on (http:\/\/\S+?\/?) /,
+    { ...process.env, SSE_TOKEN_SECRET: undefined, SSE_TOKEN_SECRETS: JSON.stringify([secret]) },
   );
 
   if (!process.env.DJANGO_DB) tmp = mkdtempSync(path.join(os.tmpdir(), 'sse-hub-django-'));
