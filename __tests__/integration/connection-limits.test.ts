@@ -68,6 +68,9 @@ describe('maxConnections', () => {
     expect(new Set(refused.map((r) => r.retry)).size).toBeGreaterThan(1);
     expect(sse.hub.stats().connections).toBe(5);
     expect(refusedSample(await metrics(base), 'max-connections')).toBe(20);
+    // The admin dashboard's refusal log lists them as caps hit.
+    expect(sse.hub.refusals.recent().filter((r) => r.kind === 'cap')).toHaveLength(20);
+    expect(sse.hub.refusals.recent()[0]?.detail).toMatch(/^GET \/ from .*: max-connections$/);
     expect(refusedSample(await metrics(base), 'max-connections-per-ip')).toBe(0);
 
     // The admitted ones still stream; a closed one gives its slot back.

@@ -9,7 +9,7 @@ import { parseChannelList } from '../core/channel.js';
 import { HttpError, isSseHubError } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
 import { nonNegativeInteger } from '../core/options.js';
-import { ConnectionLimiter, connectionLimiterOf } from './connection-limits.js';
+import { clientAddress, ConnectionLimiter, connectionLimiterOf } from './connection-limits.js';
 import { BROADCAST_CHANNEL, fromSession, queryOf, type ChannelResolver } from './resolvers.js';
 import { recordRefusal } from './refusals.js';
 import { sendError, sendJsonError } from './respond.js';
@@ -57,6 +57,8 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
       const limiter = limiterOf(hub);
       const over = limiter.admit(req, res);
       if (over !== undefined) {
+        // In the refusal log the admin dashboard shows, as a cap hit.
+        hub.recordRefusal('cap', `GET ${pathOf(req)} from ${clientAddress(req)}: ${over}`);
         limiter.refuse(req, res, over);
         return;
       }
@@ -67,6 +69,7 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
         if (isSseHubError(err) && err.code === 'SSE_ERR_SESSION_STORE_UNAVAILABLE') {
           // The login cannot be checked now; it can in a moment. Nothing is streamed.
           hub.options.logger.debug('refused a stream: the session store is unavailable', { error: err.message });
+          hub.recordRefusal('session-store', `GET ${pathOf(req)} from ${clientAddress(req)}: ${err.message}`);
           limiter.refuse(req, res, 'session-store');
           return;
         }
@@ -93,11 +96,13 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
       });
       if (connection.open) resolve.attached?.(req, connection);
     } catch (err) {
-      recordRefusal(hub, req, `GET ${(req.url ?? '').split('?', 1)[0] as string}`, err);
+      recordRefusal(hub, req, `GET ${pathOf(req)}`, err);
       sendError(res, err, hub.options.logger);
     }
   };
 }
+
+const pathOf = (req: IncomingMessage): string => (req.url ?? '').split('?', 1)[0] as string;
 
 /**
  * The limiter a handler admits streams through: the hub's, or, when the
