@@ -138,6 +138,24 @@ describe('POST /publish without a token', () => {
   });
 });
 
+describe('the operator endpoints share the loopback rule', () => {
+  beforeEach(() => listen());
+
+  test('regression (DNS rebinding): GET /channels under a Host that is not loopback is refused with 403', async () => {
+    const get = (host: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path: '/channels', headers: { Host: host } }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on('error', reject);
+      });
+    expect(await get('evil.example:8888')).toBe(403);
+    expect(await get(`127.0.0.1:${port}`)).toBe(200);
+  });
+});
+
 describeWithTools(['curl'], 'POST /publish from curl', () => {
   beforeEach(() => listen());
 
