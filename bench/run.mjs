@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `npm run bench`: sse-hub against a bare-Node baseline and better-sse, in the
-// same run, driven by one C load client (bench/loadgen.c) through a private
-// redis-server. Every figure that matters is a ratio to the baseline measured
-// minutes apart on the same machine, so a noisy machine moves both sides.
+// `npm run bench`: sse-hub (standalone and mounted as middleware) against the
+// plain-Node ceiling, the res.write baseline and better-sse, in the same run,
+// driven by one C load client (bench/loadgen.c) through a private redis-server.
+// Every figure that matters is a ratio to a server measured minutes apart on
+// the same machine, so a noisy machine moves both sides.
 //
 //   node bench/run.mjs [--smoke] [--scenarios a,b] [--servers a,b] [--repeat N] [--no-build]
 import { execFileSync, spawn } from 'node:child_process';
@@ -51,13 +52,21 @@ const SCENARIOS = [
     baseline: 'sse-hub',
   },
 ];
+const hubIndex = join(out, 'dist', 'cjs', 'index.js');
+const mount = (kind) => ({ script: join(here, 'servers', 'mount.mjs'), args: [kind, hubIndex] });
 const SERVERS = {
+  ceiling: { script: join(here, 'servers', 'ceiling.mjs') },
   baseline: { script: join(here, 'servers', 'baseline.mjs') },
   'sse-hub': { script: hubBin, hub: true, workers: 1 },
   'sse-hub-2w': { script: hubBin, hub: true, workers: 2 },
+  'mw-http': mount('http'),
+  express5: { ...mount('express5'), path: '/sse?channels=' },
+  express4: { ...mount('express4'), path: '/sse?channels=' },
   'better-sse': { script: join(here, 'servers', 'better-sse.mjs') },
 };
-const DEFAULT_SERVERS = ['baseline', 'sse-hub', 'better-sse'];
+const DEFAULT_SERVERS = ['ceiling', 'baseline', 'sse-hub', 'mw-http', 'express5', 'express4', 'better-sse'];
+/** The ratio rows every table prints: each server against the ceiling, and the mounts against sse-runserver. */
+const MOUNTS = ['mw-http', 'express5', 'express4'];
 
 const COLUMNS = [
   ['events/s', (f) => f.eventsPerSecond, 0],
@@ -118,7 +127,7 @@ async function runOne(scenario, name) {
   const spec = SERVERS[name];
   const serverArgs = spec.hub
     ? [spec.script, '--port', '0', '--redis', redis.url, '--workers', String(spec.workers)]
-    : [spec.script];
+    : [spec.script, ...(spec.args ?? [])];
   const server = await startServer(serverArgs);
   try {
     const loadArgs = [
@@ -142,6 +151,7 @@ async function runOne(scenario, name) {
       String(timing.settle),
       '--pids',
       server.pids().join(','),
+      ...(spec.path ? ['--path', spec.path] : []),
     ];
     const line = await runLoadgen(loadArgs);
     const figures = JSON.parse(line);
@@ -306,15 +316,13 @@ function median(runs) {
 // --- output -------------------------------------------------------------------
 
 function printScenario({ scenario, figures }) {
-  const base = scenario.baseline ?? 'baseline';
   const idle = scenario.mode === 'idle';
   const columns = idle ? COLUMNS.slice(4) : COLUMNS;
   const rows = [['server', ...columns.map(([title]) => title)]];
   for (const [name, f] of Object.entries(figures)) {
     rows.push([name, ...columns.map(([, get, digits]) => fmt(get(f), digits))]);
   }
-  for (const name of Object.keys(figures)) {
-    if (name === base || figures[base] === undefined) continue;
+  for (const [name, base] of ratioPairs(scenario, Object.keys(figures))) {
     rows.push([
       `${name} / ${base}`,
       ...columns.map(([, get]) => `×${fmt(ratio(get(figures[name]), get(figures[base])), 2)}`),
@@ -323,6 +331,20 @@ function printScenario({ scenario, figures }) {
   const conns = Object.values(figures)[0]?.conns ?? scenario.conns;
   console.log(`\n## ${scenario.name} — ${conns} connections, ${scenario.what}`);
   printTable(rows);
+}
+
+/** [server, base] pairs: all against the ceiling, sse-hub against res.write, each mount against sse-runserver. */
+function ratioPairs(scenario, names) {
+  if (scenario.baseline !== undefined) {
+    return names.filter((n) => n !== scenario.baseline).map((n) => [n, scenario.baseline]);
+  }
+  const has = (n) => names.includes(n);
+  const pairs = has('ceiling') ? names.filter((n) => n !== 'ceiling').map((n) => [n, 'ceiling']) : [];
+  if (has('baseline')) {
+    for (const n of names) if (n !== 'baseline' && n !== 'ceiling') pairs.push([n, 'baseline']);
+  }
+  if (has('sse-hub')) for (const n of MOUNTS) if (has(n)) pairs.push([n, 'sse-hub']);
+  return pairs;
 }
 
 function printTable(rows) {
@@ -336,35 +358,46 @@ function printTable(rows) {
 
 function printTargets(rows) {
   const get = (scenario, server, key) => rows.find((r) => r.scenario.name === scenario)?.figures[server]?.[key];
-  const hubVsBase = (scenario, key) => ratio(get(scenario, 'sse-hub', key), get(scenario, 'baseline', key));
+  const vs = (server, base, scenario, key) => ratio(get(scenario, server, key), get(scenario, base, key));
+  const CPU = 'cpuUsPerEvent';
+  const EPS = 'eventsPerSecond';
   const targets = [
-    ['CPU per event, broadcast-1k', hubVsBase('broadcast-1k', 'cpuUsPerEvent'), '≤', 1.1],
-    ['CPU per event, broadcast-10k', hubVsBase('broadcast-10k', 'cpuUsPerEvent'), '≤', 1.1],
-    ['CPU per event, unicast-10k', hubVsBase('unicast-10k', 'cpuUsPerEvent'), '≤', 1.1],
-    ['RSS per idle connection, idle-10k', hubVsBase('idle-10k', 'rssPerConn'), '≤', 1.25],
-    ['max throughput, max-1k', hubVsBase('max-1k', 'eventsPerSecond'), '≥', 0.9],
-    ['p99 latency, broadcast-10k', hubVsBase('broadcast-10k', 'p99Ms'), '≤', 1.2],
-    [
-      'workers 2 / 1, max-1k events/s',
-      ratio(
-        get('workers-max-1k', 'sse-hub-2w', 'eventsPerSecond'),
-        get('workers-max-1k', 'sse-hub', 'eventsPerSecond'),
-      ),
-      '',
-      undefined,
-    ],
-    [
-      'workers 2 / 1, broadcast-10k p99',
-      ratio(get('workers-broadcast-10k', 'sse-hub-2w', 'p99Ms'), get('workers-broadcast-10k', 'sse-hub', 'p99Ms')),
-      '',
-      undefined,
-    ],
-  ].filter(([, value]) => value !== undefined);
-  if (targets.length === 0) return;
-  console.log('\n## sse-hub against the targets (ratios to bare Node, same run)');
+    ['sse-hub / ceiling: max throughput, max-1k', vs('sse-hub', 'ceiling', 'max-1k', EPS), '≥', 0.9],
+    ['sse-hub / ceiling: CPU per event, max-1k', vs('sse-hub', 'ceiling', 'max-1k', CPU), '≤', 1.1],
+    ['sse-hub / ceiling: CPU per event, broadcast-10k', vs('sse-hub', 'ceiling', 'broadcast-10k', CPU), '≤', 1.1],
+    ['sse-hub / ceiling: CPU per event, unicast-10k', vs('sse-hub', 'ceiling', 'unicast-10k', CPU), '≤', 1.1],
+  ];
+  for (const mount of ['express5', 'express4']) {
+    targets.push(
+      [`${mount} / ceiling: max throughput, max-1k`, vs(mount, 'ceiling', 'max-1k', EPS), '≥', 0.9],
+      [`${mount} / ceiling: CPU per event, max-1k`, vs(mount, 'ceiling', 'max-1k', CPU), '≤', 1.1],
+      [
+        `${mount} / sse-hub: RSS per idle connection, idle-10k`,
+        vs(mount, 'sse-hub', 'idle-10k', 'rssPerConn'),
+        '≤',
+        1.15,
+      ],
+      [`${mount} / sse-hub: max throughput, max-1k`, vs(mount, 'sse-hub', 'max-1k', EPS), '≥', 0.9],
+      [`${mount} / sse-hub: CPU per event, max-1k`, vs(mount, 'sse-hub', 'max-1k', CPU), '≤', 1.1],
+      [`${mount} / sse-hub: CPU per event, unicast-10k`, vs(mount, 'sse-hub', 'unicast-10k', CPU), '≤', 1.1],
+    );
+  }
+  targets.push(
+    ['sse-hub / baseline: CPU per event, broadcast-1k', vs('sse-hub', 'baseline', 'broadcast-1k', CPU), '≤', 1.1],
+    ['sse-hub / baseline: CPU per event, broadcast-10k', vs('sse-hub', 'baseline', 'broadcast-10k', CPU), '≤', 1.1],
+    ['sse-hub / baseline: CPU per event, unicast-10k', vs('sse-hub', 'baseline', 'unicast-10k', CPU), '≤', 1.1],
+    ['sse-hub / baseline: RSS per idle conn, idle-10k', vs('sse-hub', 'baseline', 'idle-10k', 'rssPerConn'), '≤', 1.25],
+    ['sse-hub / baseline: max throughput, max-1k', vs('sse-hub', 'baseline', 'max-1k', EPS), '≥', 0.9],
+    ['sse-hub / baseline: p99 latency, broadcast-10k', vs('sse-hub', 'baseline', 'broadcast-10k', 'p99Ms'), '≤', 1.2],
+    ['workers 2 / 1, max-1k events/s', vs('sse-hub-2w', 'sse-hub', 'workers-max-1k', EPS), '', undefined],
+    ['workers 2 / 1, broadcast-10k p99', vs('sse-hub-2w', 'sse-hub', 'workers-broadcast-10k', 'p99Ms'), '', undefined],
+  );
+  const shown = targets.filter(([, value]) => value !== undefined);
+  if (shown.length === 0) return;
+  console.log('\n## against the targets (same-run ratios)');
   printTable([
     ['figure', 'ratio', 'target', 'met'],
-    ...targets.map(([what, value, op, limit]) => [
+    ...shown.map(([what, value, op, limit]) => [
       what,
       `×${fmt(value, 2)}`,
       limit === undefined ? '—' : `${op} ×${limit}`,
