@@ -40,7 +40,7 @@ static const char *host = "127.0.0.1";
 static int port = 0, redis_port = 0, nconns = 100, sources = 4, window_events = 8;
 static enum mode mode = BROADCAST;
 static double rate = 10;
-static long warmup_ms = 1000, duration_ms = 3000, settle_ms = 1500, ready_timeout_ms = 120000;
+static long warmup_ms = 1000, duration_ms = 3000, settle_ms = 1500, ready_timeout_ms = 120000, hold_ms = 0;
 static const char *path = "/?channels=";
 static const char *prefix = "";
 static char pids_arg[512] = "";
@@ -416,6 +416,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--warmup")) warmup_ms = atol(v);
     else if (!strcmp(k, "--duration")) duration_ms = atol(v);
     else if (!strcmp(k, "--settle")) settle_ms = atol(v);
+    else if (!strcmp(k, "--hold")) hold_ms = atol(v);
     else if (!strcmp(k, "--path")) path = v;
     else if (!strcmp(k, "--prefix")) prefix = v;
     else if (!strcmp(k, "--pids")) snprintf(pids_arg, sizeof pids_arg, "%s", v);
@@ -493,5 +494,9 @@ int main(int argc, char **argv) {
            ready_count ? (double)(rss1 - rss0) / ready_count : 0.0);
   }
   fflush(stdout);
+  // --hold: keep the streams open after the figures, e.g. while bench/heap.mjs
+  // takes a heap snapshot of the server.
+  // It ends early once the server has closed every stream.
+  for (long long t = now_ns(); hold_ms > 0 && ready_count > 0 && (now_ns() - t) / 1000000 < hold_ms;) poll_once(10);
   return 0;
 }

@@ -6,15 +6,11 @@
 // the same machine, so a noisy machine moves both sides.
 //
 //   node bench/run.mjs [--smoke] [--scenarios a,b] [--servers a,b] [--repeat N] [--no-build]
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { buildHub, compileLoadgen, here, runLoadgen, startRedis, startServer } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..');
 const args = parseArgs(process.argv.slice(2));
 const smoke = args.smoke === true;
 // Its own build and binaries: the repo's dist/ is rebuilt by every test run.
@@ -81,9 +77,8 @@ const wantedServers = args.servers ? String(args.servers).split(',') : null;
 const repeat = Number(args.repeat ?? 1);
 
 mkdirSync(out, { recursive: true });
-if (args['no-build'] !== true) await buildHub();
-const loadgen = join(out, 'loadgen');
-execFileSync('gcc', ['-O2', '-o', loadgen, join(here, 'loadgen.c')], { stdio: 'inherit' });
+if (args['no-build'] !== true) await buildHub(out);
+const loadgen = compileLoadgen(out);
 
 const redis = await startRedis();
 const started = new Date();
@@ -128,7 +123,7 @@ async function runOne(scenario, name) {
   const serverArgs = spec.hub
     ? [spec.script, '--port', '0', '--redis', redis.url, '--workers', String(spec.workers)]
     : [spec.script, ...(spec.args ?? [])];
-  const server = await startServer(serverArgs);
+  const server = await startServer(serverArgs, { redisUrl: redis.url, settleMs: smoke ? 50 : 300 });
   try {
     const loadArgs = [
       '--port',
@@ -153,153 +148,13 @@ async function runOne(scenario, name) {
       server.pids().join(','),
       ...(spec.path ? ['--path', spec.path] : []),
     ];
-    const line = await runLoadgen(loadArgs);
+    const line = await runLoadgen(loadgen, loadArgs);
     const figures = JSON.parse(line);
     figures.pids = server.pids().length;
     return figures;
   } finally {
     await server.stop();
   }
-}
-
-function runLoadgen(loadArgs) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(loadgen, loadArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (c) => (stdout += c));
-    proc.stderr.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 180_000);
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      if (stderr) process.stderr.write(stderr);
-      if (code !== 0) reject(new Error(`loadgen exited with ${code}: ${stderr}`));
-      else resolve(stdout.trim().split('\n').pop());
-    });
-  });
-}
-
-async function startServer(serverArgs) {
-  // 10k sockets need more than the usual 1024 descriptors.
-  const proc = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'sh', process.execPath, ...serverArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BENCH_REDIS_URL: redis.url, REDIS_URL: '', SSE_REDIS_URL: '' },
-  });
-  let output = '';
-  proc.stdout.on('data', (c) => (output += c));
-  proc.stderr.on('data', (c) => (output += c));
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  const port = await new Promise((resolve, reject) => {
-    const deadline = setTimeout(() => reject(new Error(`server did not listen:\n${output}`)), 15_000);
-    const check = () => {
-      const match = /listening on http:\/\/[\d.]+:(\d+)/.exec(output);
-      if (match) {
-        clearTimeout(deadline);
-        resolve(Number(match[1]));
-      } else if (proc.exitCode !== null) {
-        clearTimeout(deadline);
-        reject(new Error(`server exited:\n${output}`));
-      } else setTimeout(check, 20);
-    };
-    check();
-  });
-  // A moment for the process to settle after start-up before its RSS is read.
-  await new Promise((resolve) => setTimeout(resolve, smoke ? 50 : 300));
-  return {
-    port,
-    pids: () => [proc.pid, ...childrenOf(proc.pid)],
-    async stop() {
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 8000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-/** sse-hub's sources → out/dist/cjs with esbuild, as scripts/build.mjs does (without types). */
-async function buildHub() {
-  const { build } = await import('esbuild');
-  const src = join(root, 'src');
-  const listTs = (dir) =>
-    readdirSync(dir).flatMap((name) => {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) return listTs(path);
-      return name.endsWith('.ts') && !name.endsWith('.d.ts') ? [path] : [];
-    });
-  rmSync(join(out, 'dist'), { recursive: true, force: true });
-  await build({
-    entryPoints: listTs(src),
-    outbase: src,
-    outdir: join(out, 'dist', 'cjs'),
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    logLevel: 'warning',
-  });
-  writeFileSync(join(out, 'dist', 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
-}
-
-function childrenOf(pid) {
-  try {
-    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-    return kids.map(Number).flatMap((kid) => [kid, ...childrenOf(kid)]);
-  } catch {
-    return [];
-  }
-}
-
-async function startRedis() {
-  const port = await freePort();
-  const proc = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--loglevel',
-      'warning',
-      // A subscriber that falls behind must not be cut off mid-measure.
-      '--client-output-buffer-limit',
-      'pubsub 0 0 0',
-    ],
-    { stdio: 'ignore' },
-  );
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (await ping(port)) break;
-    if (Date.now() > deadline) throw new Error('redis-server did not start');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return { port, url: `redis://127.0.0.1:${port}`, kill: (signal) => proc.kill(signal) };
-}
-
-function ping(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (d) => {
-      socket.destroy();
-      resolve(String(d).startsWith('+PONG'));
-    });
-    socket.on('error', () => resolve(false));
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
 
 function median(runs) {
