@@ -74,8 +74,6 @@ try {
           figures = JSON.parse(line);
           server.signal('SIGUSR2');
           snapshot = waitForSnapshot(dir).then(async (file) => {
-            // Taking the snapshot ran a full GC: RSS now holds no garbage from start-up.
-            figures.rssAfterGc = rssOf(server.pid);
             await server.stop();
             return file;
           });
@@ -83,8 +81,7 @@ try {
       },
     );
     const file = await snapshot;
-    const rssAfterGcPerConn = (figures.rssAfterGc - figures.rssBefore) / figures.conns;
-    summaries[name] = { rssPerConn: figures.rssPerConn, rssAfterGcPerConn, ...summarise(file) };
+    summaries[name] = { rssPerConn: figures.rssPerConn, ...summarise(file) };
     if (!('keep' in args)) rmSync(file);
     console.log(
       `${name}: RSS ${(figures.rssPerConn / 1024).toFixed(2)} KiB/stream, live heap ${(summaries[name].total / conns / 1024).toFixed(2)} KiB/stream`,
@@ -103,11 +100,6 @@ console.log(
 
 function kib(bytes) {
   return (bytes / 1024).toFixed(2);
-}
-
-function rssOf(pid) {
-  const [, resident] = readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ').map(Number);
-  return resident * 4096;
 }
 
 /** The snapshot file, once V8 has finished writing it (its size stops changing). */
@@ -156,7 +148,7 @@ function report() {
   const base = summaries['sse-hub'];
   for (const [name, s] of Object.entries(summaries)) {
     console.log(
-      `\n## ${name}: live heap ${kib(s.total / conns)} KiB per stream; RSS ${kib(s.rssPerConn)} KiB per stream, ${kib(s.rssAfterGcPerConn)} after a full GC`,
+      `\n## ${name}: live heap ${kib(s.total / conns)} KiB per stream, RSS ${kib(s.rssPerConn)} KiB per stream`,
     );
     const rows = [...s.groups.entries()].map(([key, g]) => {
       const b = base?.groups.get(key) ?? { count: 0, size: 0 };
