@@ -1,10 +1,13 @@
 // sseMiddleware(): the subscribe handler as an Express 4/5 handler. It also
 // works as a plain node:http (req, res) handler. Refusals are answered here
-// (400/403 JSON); only unexpected errors go to Express's next(err).
+// (400/403 JSON); only unexpected errors go to Express's next(err). Once a
+// stream has started, nothing Express kept for routing the request is held.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Hub } from '../core/hub.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 import { getDefaultHub } from '../default-hub.js';
 import type { ChannelResolver } from '../http/resolvers.js';
+import { sendError } from '../http/respond.js';
 import { createSubscribeHandler, type Authorize } from '../http/subscribe.js';
 
 export interface SseMiddlewareOptions {
@@ -33,19 +36,57 @@ export interface SseMiddlewareOptions {
 export type SseRequestHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
 export function sseMiddleware(options: SseMiddlewareOptions = {}): SseRequestHandler {
-  const { hub } = options;
+  const getHub = (): Hub => options.hub ?? getDefaultHub();
   const handle = createSubscribeHandler({
-    hub: hub ?? getDefaultHub,
+    hub: getHub,
     channels: options.channels,
     authorize: options.authorize,
     allowAnonymous: options.allowAnonymous,
     maxConnections: options.maxConnections,
     maxConnectionsPerIp: options.maxConnectionsPerIp,
+    passUnexpected: true,
   });
   return (req, res, next) => {
-    handle(req, res).catch((err: unknown) => {
-      if (next) next(err);
-      else if (!res.headersSent) res.writeHead(500).end();
-    });
+    handle(req, res).then(
+      () => {
+        if (res.headersSent && !res.writableEnded) releaseRouting(req as RoutedRequest);
+      },
+      (err: unknown) => {
+        if (next) next(err);
+        else sendError(res, err, loggerOf(getHub));
+      },
+    );
   };
+}
+
+/** The hub's logger; silent when the default hub itself could not be created (that error is the one answered). */
+function loggerOf(getHub: () => Hub): Logger {
+  try {
+    return getHub().options.logger;
+  } catch {
+    return silentLogger;
+  }
+}
+
+/** What Express 4/5 (router, parseurl) leave on a request to route it further. */
+interface RoutedRequest extends IncomingMessage {
+  next?: unknown;
+  _parsedUrl?: unknown;
+  _parsedOriginalUrl?: unknown;
+}
+
+/**
+ * Once the stream has started, the request is never routed again: the head is
+ * sent, so no later handler or error handler can answer it. What Express keeps
+ * only for routing would otherwise live as long as the stream (hours): the
+ * router's `next` closure, which holds the router's state, its restore closure
+ * and finalhandler's `done`, and parseurl's cached URL objects — about 1 KiB
+ * per idle stream (bench/RESULTS.md). They are set to undefined rather than
+ * deleted, since delete would turn req into a slow dictionary object.
+ * req.session, res.locals, req.params and req.query stay as they are.
+ */
+function releaseRouting(req: RoutedRequest): void {
+  if (req.next !== undefined) req.next = undefined;
+  if (req._parsedUrl !== undefined) req._parsedUrl = undefined;
+  if (req._parsedOriginalUrl !== undefined) req._parsedOriginalUrl = undefined;
 }

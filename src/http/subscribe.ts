@@ -12,7 +12,7 @@ import { nonNegativeInteger } from '../core/options.js';
 import { clientAddress, ConnectionLimiter, connectionLimiterOf } from './connection-limits.js';
 import { BROADCAST_CHANNEL, fromSession, queryOf, type ChannelResolver } from './resolvers.js';
 import { recordRefusal } from './refusals.js';
-import { sendError, sendJsonError } from './respond.js';
+import { sendError, sendJsonError, statusOf } from './respond.js';
 
 /** A veto on every channel a request would listen on; false → 403. */
 export type Authorize = (req: IncomingMessage, channel: string) => boolean | Promise<boolean>;
@@ -36,13 +36,19 @@ export interface SubscribeOptions {
    * `maxConnectionsPerIp` (both apply). 0 or absent: only the hub's cap.
    */
   maxConnectionsPerIp?: number;
+  /**
+   * Reject the returned promise with errors that are not sse-hub's own (a
+   * resolver or authorize hook that throws), instead of answering them 500,
+   * so that Express's error handlers get them. Defaults to false.
+   */
+  passUnexpected?: boolean;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 export function createSubscribeHandler(options: SubscribeOptions): RequestHandler {
   const resolve = options.channels ?? fromSession();
-  const { authorize, allowAnonymous = false } = options;
+  const { authorize, allowAnonymous = false, passUnexpected = false } = options;
   const getHub = typeof options.hub === 'function' ? options.hub : () => options.hub as Hub;
   const limiterOf = handlerLimits(options);
 
@@ -97,6 +103,7 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
       if (connection.open) resolve.attached?.(req, connection);
     } catch (err) {
       recordRefusal(hub, req, `GET ${pathOf(req)}`, err);
+      if (passUnexpected && statusOf(err) === undefined && !res.headersSent) throw err;
       sendError(res, err, hub.options.logger);
     }
   };
