@@ -45,7 +45,7 @@ export function compileLoadgen(out) {
  * Runs the load client; resolves with its last stdout line. `onLine` sees
  * every stdout line as it comes (heap.mjs snapshots the server on the first).
  */
-export function runLoadgen(bin, loadArgs, { onLine, timeout = 180_000 } = {}) {
+export function runLoadgen(bin, loadArgs, { onLine, timeout = 180_000, okCodes = [0] } = {}) {
   return new Promise((resolve, reject) => {
     const proc = spawn(bin, loadArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -61,7 +61,7 @@ export function runLoadgen(bin, loadArgs, { onLine, timeout = 180_000 } = {}) {
     proc.on('exit', (code) => {
       clearTimeout(timer);
       if (stderr) process.stderr.write(stderr);
-      if (code !== 0) reject(new Error(`loadgen exited with ${code}: ${stderr}`));
+      if (!okCodes.includes(code)) reject(new Error(`loadgen exited with ${code}: ${stderr}`));
       else resolve(stdout.trim().split('\n').pop());
     });
   });
@@ -116,6 +116,16 @@ export async function startServer(serverArgs, { redisUrl, nodeArgs = [], cwd, se
       return result;
     },
   };
+}
+
+/** Resident set size of a process in bytes, 0 once it is gone. */
+export function rssOf(pid) {
+  try {
+    const [, resident] = readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ').map(Number);
+    return resident * 4096;
+  } catch {
+    return 0;
+  }
 }
 
 export function childrenOf(pid) {

@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { buildHub, compileLoadgen, here, runLoadgen, startRedis, startServer } from './harness.mjs';
+import { printStorm, runStorm } from './storm.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const smoke = args.smoke === true;
@@ -47,6 +48,7 @@ const SCENARIOS = [
     servers: ['sse-hub', 'sse-hub-2w'],
     baseline: 'sse-hub',
   },
+  { name: 'storm-10k', what: 'reconnect storm', mode: 'storm', conns: k(10000), servers: ['sse-hub'] },
 ];
 const hubIndex = join(out, 'dist', 'cjs', 'index.js');
 const mount = (kind) => ({ script: join(here, 'servers', 'mount.mjs'), args: [kind, hubIndex] });
@@ -84,8 +86,22 @@ const redis = await startRedis();
 const started = new Date();
 const load = os.loadavg();
 const results = [];
+let stormFailed = false;
 try {
   for (const scenario of SCENARIOS.filter((s) => wantedScenarios.includes(s.name))) {
+    if (scenario.mode === 'storm') {
+      // Before/after the levers: --storm-flags "--drain-time 3000" adds a second run with them.
+      const variants = [['sse-hub', []]];
+      if (args['storm-flags'])
+        variants.push([`sse-hub ${args['storm-flags']}`, String(args['storm-flags']).split(' ')]);
+      const runs = [];
+      for (const [label, flags] of variants) {
+        runs.push([label, await runStorm({ out, loadgen, redis, smoke, conns: scenario.conns, flags })]);
+      }
+      if (!printStorm(scenario.name, scenario.conns, runs, printTable)) stormFailed = true;
+      results.push({ scenario, figures: Object.fromEntries(runs) });
+      continue;
+    }
     const servers = (scenario.servers ?? DEFAULT_SERVERS).filter((s) => !wantedServers || wantedServers.includes(s));
     const runs = Object.fromEntries(servers.map((s) => [s, []]));
     for (let i = 0; i < repeat; i++) {
@@ -115,6 +131,11 @@ const record = {
 };
 writeFileSync(join(out, smoke ? 'smoke.json' : 'last.json'), `${JSON.stringify(record, null, 2)}\n`);
 console.log(`\nmachine: ${record.machine}; load average ${record.loadAverageAtStart} → ${record.loadAverageAtEnd}`);
+// The storm's checker found events lost or twice, or a client that never came back.
+if (stormFailed) {
+  console.log('storm: FAILED (see its table)');
+  process.exitCode = 1;
+}
 
 // ---------------------------------------------------------------------------
 
