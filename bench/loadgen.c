@@ -64,7 +64,8 @@ typedef struct {
   int retry_ms;         // the last `retry:` the server gave
   int all_next;         // next sequence number expected on `all`
   int own_next;         // ... and on the connection's own channel
-  int lost, dup, gaps;  // checker's counts
+  int lost, dup, gaps;  // checker's counts: sequence numbers skipped, seen again; `gap` events
+  int missing;          // published but not received by the end (a client never caught up)
   int reconnects;
   long long reconnect_at;  // ns; 0 = not waiting
   long long req_at;        // ns the last request was sent
@@ -659,7 +660,13 @@ static int storm_main(void) {
   double connect_s = (now_ns() - t_open) / 1e9;
   storm_run(settle_ms, 0, NULL);
   t_pub0 = now_ns();
+  measuring = 1;
   storm_run(warmup_ms, 1, NULL);
+  measuring = 0;
+  // Latency before the storm: the steady state the storm is compared with.
+  double p50_before = percentile(0.5) / 1000, p99_before = percentile(0.99) / 1000;
+  memset(hist, 0, sizeof hist);
+  events = 0;
   long long lost_before = 0, dup_before = 0;
   for (int i = 0; i < nconns; i++) lost_before += st[i].lost, dup_before += st[i].dup;
 
@@ -675,18 +682,19 @@ static int storm_main(void) {
   storm_run(duration_ms, 1, NULL);
   storm_run(5000, 0, all_delivered);
 
-  long long lost = 0, dup = 0, gaps = 0, reconnects = 0, back_max = 0, caught_max = 0;
+  long long lost = 0, missing = 0, dup = 0, gaps = 0, reconnects = 0, back_max = 0, caught_max = 0;
   int with_loss = 0, with_dup = 0, not_back = 0, not_caught = 0, retry_min = 1 << 30, retry_max = 0;
   for (int i = 0; i < nconns; i++) {
     storm_t *s = &st[i];
     // What never arrived at all, counted against what was published.
-    if (s->all_next < pub_all) s->lost += (int)(pub_all - s->all_next);
-    if (s->own_next < pub_user[i]) s->lost += (int)(pub_user[i] - s->own_next);
+    if (s->all_next < pub_all) s->missing += (int)(pub_all - s->all_next);
+    if (s->own_next < pub_user[i]) s->missing += (int)(pub_user[i] - s->own_next);
+    missing += s->missing;
     lost += s->lost;
     dup += s->dup;
     gaps += s->gaps;
     reconnects += s->reconnects;
-    with_loss += s->lost > 0;
+    with_loss += s->lost + s->missing > 0;
     with_dup += s->dup > 0;
     if (!s->back_at) not_back++;
     else if (s->back_at - t_storm > back_max) back_max = s->back_at - t_storm;
@@ -695,16 +703,18 @@ static int storm_main(void) {
     if (s->retry_ms < retry_min) retry_min = s->retry_ms;
     if (s->retry_ms > retry_max) retry_max = s->retry_ms;
   }
-  int ok = lost == 0 && dup == 0 && gaps == 0 && not_caught == 0 && failed_status == 0 && redis_errors == 0;
+  int ok = lost == 0 && missing == 0 && dup == 0 && gaps == 0 && not_caught == 0 && failed_status == 0 &&
+           redis_errors == 0;
   printf("{\"conns\":%d,\"connectSeconds\":%.2f,\"publishedAll\":%lld,\"publishedUsers\":%lld,"
          "\"lostBeforeStorm\":%lld,\"duplicatedBeforeStorm\":%lld,\"reconnects\":%lld,\"refused\":%lld,"
          "\"failedStatus\":%lld,\"notBack\":%d,\"notCaughtUp\":%d,\"backSeconds\":%.2f,\"catchUpSeconds\":%.2f,"
-         "\"allCaughtUp\":%s,\"p50Ms\":%.3f,\"p99Ms\":%.3f,\"events\":%lld,\"lost\":%lld,\"duplicated\":%lld,"
+         "\"allCaughtUp\":%s,\"p50BeforeMs\":%.3f,\"p99BeforeMs\":%.3f,\"p50Ms\":%.3f,\"p99Ms\":%.3f,\"events\":%lld,"
+         "\"lost\":%lld,\"missing\":%lld,\"duplicated\":%lld,"
          "\"gaps\":%lld,\"connsWithLoss\":%d,\"connsWithDuplicates\":%d,\"redisErrors\":%lld,"
          "\"retryMinMs\":%d,\"retryMaxMs\":%d,\"ok\":%s}\n",
          nconns, connect_s, pub_all, pub_users_total, lost_before, dup_before, reconnects, refused, failed_status,
-         not_back, not_caught, back_max / 1e9, caught_max / 1e9, caught ? "true" : "false", percentile(0.5) / 1000,
-         percentile(0.99) / 1000, events, lost, dup, gaps, with_loss, with_dup, redis_errors, retry_min, retry_max,
+         not_back, not_caught, back_max / 1e9, caught_max / 1e9, caught ? "true" : "false", p50_before, p99_before,
+         percentile(0.5) / 1000, percentile(0.99) / 1000, events, lost, missing, dup, gaps, with_loss, with_dup, redis_errors, retry_min, retry_max,
          ok ? "true" : "false");
   fflush(stdout);
   return ok ? 0 : 3;

@@ -6,6 +6,7 @@
 // the same machine, so a noisy machine moves both sides.
 //
 //   node bench/run.mjs [--smoke] [--scenarios a,b] [--servers a,b] [--repeat N] [--no-build]
+//                      [--storm-conns N] [--storm-flags "--drain-time 3000"]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -90,15 +91,17 @@ let stormFailed = false;
 try {
   for (const scenario of SCENARIOS.filter((s) => wantedScenarios.includes(s.name))) {
     if (scenario.mode === 'storm') {
+      // --storm-conns N: the same storm at another size (the machine may not carry 10k).
+      const stormConns = Number(args['storm-conns'] ?? scenario.conns);
       // Before/after the levers: --storm-flags "--drain-time 3000" adds a second run with them.
       const variants = [['sse-hub', []]];
       if (args['storm-flags'])
         variants.push([`sse-hub ${args['storm-flags']}`, String(args['storm-flags']).split(' ')]);
       const runs = [];
       for (const [label, flags] of variants) {
-        runs.push([label, await runStorm({ out, loadgen, redis, smoke, conns: scenario.conns, flags })]);
+        runs.push([label, await runStorm({ out, loadgen, redis, smoke, conns: stormConns, flags })]);
       }
-      if (!printStorm(scenario.name, scenario.conns, runs, printTable)) stormFailed = true;
+      if (!printStorm(scenario.name, stormConns, runs, printTable)) stormFailed = true;
       results.push({ scenario, figures: Object.fromEntries(runs) });
       continue;
     }
