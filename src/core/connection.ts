@@ -164,7 +164,13 @@ export class Connection {
    */
   write(frame: Buffer): boolean {
     if (this.closeReason !== undefined) return false;
-    if (this.res.writableLength > this.maxBufferedBytes) {
+    // With a direct socket, res.writableLength is the socket's count (res
+    // buffers nothing once it owns the socket). Reading the socket keeps
+    // the fan-out loop off the response object: under Express every response
+    // gets a hidden class of its own (app.handle's Object.setPrototypeOf), so
+    // a property read on res per subscriber misses V8's inline caches.
+    const buffered = this.socket === null ? this.res.writableLength : this.socket.writableLength;
+    if (buffered > this.maxBufferedBytes) {
       this.end('slow');
       return false;
     }
