@@ -10,10 +10,13 @@ import { fileURLToPath } from 'node:url';
 export const here = dirname(fileURLToPath(import.meta.url));
 export const root = join(here, '..');
 
-/** sse-hub's sources → out/dist/cjs with esbuild, as scripts/build.mjs does (without types). */
-export async function buildHub(out) {
+/**
+ * sse-hub's sources → out/dist/cjs with esbuild, as scripts/build.mjs does
+ * (without types). `src` defaults to this checkout's; another one (e.g. a
+ * worktree of another commit) measures a before/after in one run.
+ */
+export async function buildHub(out, src = join(root, 'src')) {
   const { build } = await import('esbuild');
-  const src = join(root, 'src');
   const listTs = (dir) =>
     readdirSync(dir).flatMap((name) => {
       const path = join(dir, name);

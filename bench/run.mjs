@@ -6,7 +6,7 @@
 // the same machine, so a noisy machine moves both sides.
 //
 //   node bench/run.mjs [--smoke] [--scenarios a,b] [--servers a,b] [--repeat N] [--no-build]
-//                      [--storm-conns N] [--storm-flags "--drain-time 3000"]
+//                      [--storm-conns N] [--storm-flags "--drain-time 3000"] [--src DIR] [--out NAME]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { printStorm, runStorm } from './storm.mjs';
 const args = parseArgs(process.argv.slice(2));
 const smoke = args.smoke === true;
 // Its own build and binaries: the repo's dist/ is rebuilt by every test run.
-const out = join(here, 'out', smoke ? 'smoke' : 'full');
+const out = join(here, 'out', args.out ? String(args.out) : smoke ? 'smoke' : 'full');
 const hubBin = join(out, 'dist', 'cjs', 'bin', 'sse-runserver.js');
 
 // Scenario sizes. Rates are chosen so the baseline stays well under one core,
@@ -80,7 +80,7 @@ const wantedServers = args.servers ? String(args.servers).split(',') : null;
 const repeat = Number(args.repeat ?? 1);
 
 mkdirSync(out, { recursive: true });
-if (args['no-build'] !== true) await buildHub(out);
+if (args['no-build'] !== true) await buildHub(out, args.src ? join(String(args.src)) : undefined);
 const loadgen = compileLoadgen(out);
 
 const redis = await startRedis();
