@@ -122,7 +122,7 @@ export async function runStorm({ out, loadgen, redis, smoke, conns, flags = [] }
       await fresh?.stop();
     }
     const figures = JSON.parse(line);
-    const slow = slowest(await client.sendCommand(['SLOWLOG', 'GET', '100000']));
+    const slow = slowest(await client.sendCommand(['SLOWLOG', 'GET', '100000']), script.sha);
     return {
       ...figures,
       peakRssServer: Math.max(peak.old, peak.fresh),
@@ -178,8 +178,8 @@ function historyScript(dist, limits) {
   });
 }
 
-/** The slowest command SLOWLOG kept: duration, name and first argument; and how many took over 100 ms. */
-function slowest(entries) {
+/** The slowest command SLOWLOG kept: duration and which one; and how many took over 100 ms. */
+function slowest(entries, publishSha) {
   let ms = 0;
   let command = '—';
   let over100 = 0;
@@ -190,8 +190,8 @@ function slowest(entries) {
       ms = micros / 1000;
       const args = entry[3].map(String);
       command =
-        args[0] === 'EVALSHA' || args[0] === 'EVAL'
-          ? `${args[0]} ${args[1].slice(0, 8)}… ${args[3] ?? ''}`
+        args[0] === 'EVALSHA'
+          ? `EVALSHA of the ${args[1] === publishSha ? 'publish' : 'history-read'} script`
           : args.slice(0, 2).join(' ');
     }
   }
@@ -229,7 +229,7 @@ export function printStorm(name, conns, runs, printTable) {
     rows.push([
       label,
       r.backSeconds.toFixed(2),
-      r.allCaughtUp ? r.catchUpSeconds.toFixed(2) : `> 30 (${r.notCaughtUp} not)`,
+      r.allCaughtUp ? r.catchUpSeconds.toFixed(2) : `never (${r.notCaughtUp})`,
       r.p99BeforeMs.toFixed(1),
       r.p50Ms.toFixed(1),
       r.p99Ms.toFixed(1),
@@ -263,7 +263,7 @@ export function printStorm(name, conns, runs, printTable) {
     ['duplicated events', last.duplicated, `= ${STORM_TARGETS.duplicated}`, last.duplicated === 0],
     [
       'all back and caught up after SIGTERM, s',
-      last.allCaughtUp ? last.catchUpSeconds.toFixed(2) : '> 30',
+      last.allCaughtUp ? last.catchUpSeconds.toFixed(2) : 'never',
       `≤ ${STORM_TARGETS.catchUpSeconds}`,
       last.allCaughtUp && last.catchUpSeconds <= STORM_TARGETS.catchUpSeconds,
     ],
