@@ -303,7 +303,9 @@ function parseArgs(argv) {
     if (!arg.startsWith('--')) throw new Error(`bench: unexpected argument ${arg}`);
     const [key, inline] = arg.slice(2).split('=', 2);
     if (inline !== undefined) parsed[key] = inline;
-    else if (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) parsed[key] = argv[++i];
+    // --storm-flags takes the next argument as it is: it is made of flags.
+    else if (argv[i + 1] !== undefined && (key === 'storm-flags' || !argv[i + 1].startsWith('--')))
+      parsed[key] = argv[++i];
     else parsed[key] = true;
   }
   return parsed;
