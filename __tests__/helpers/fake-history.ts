@@ -1,6 +1,6 @@
 // A stand-in for the BrokerHistory capability in pure unit tests: kept events
 // per channel, a settable horizon, reads that can fail or wait on a gate.
-import type { BrokerHistory, ChannelHistory, HistorySnapshot } from '../../src/core/broker';
+import type { BrokerHistory, ChannelHistory, HistoryLimits, HistoryPage, HistorySnapshot } from '../../src/core/broker';
 import type { SseEvent } from '../../src/core/event';
 import { compareIds, isHistoryId } from '../../src/core/history';
 
@@ -14,6 +14,10 @@ export class FakeHistory implements BrokerHistory {
   failures = 0;
   /** Each read's `after` map, in order. */
   readonly reads: Map<string, string>[] = [];
+  /** Events each read returned, over all its channels. */
+  readonly returned: number[] = [];
+  /** Runs after a read looked and before it answers (to change history between pages). */
+  afterRead: ((read: number) => void) | undefined;
   /** When set, reads wait for it before looking. */
   gate: Promise<void> | undefined;
 
@@ -28,7 +32,19 @@ export class FakeHistory implements BrokerHistory {
     return Promise.reject(new Error('not used by these tests'));
   }
 
-  async readHistory(after: ReadonlyMap<string, string>): Promise<HistorySnapshot> {
+  /** Drops a channel's oldest kept events, moving its horizon as a trim does. */
+  trim(channel: string, count: number): void {
+    const kept = this.kept.get(channel) ?? [];
+    const dropped = kept.splice(0, count);
+    const last = dropped[dropped.length - 1];
+    if (last !== undefined) this.horizons.set(channel, last.id as string);
+  }
+
+  async readHistory(
+    after: ReadonlyMap<string, string>,
+    _limits?: HistoryLimits,
+    page?: HistoryPage,
+  ): Promise<HistorySnapshot> {
     this.reads.push(new Map(after));
     if (this.failures > 0) {
       this.failures--;
@@ -36,15 +52,22 @@ export class FakeHistory implements BrokerHistory {
     }
     if (this.gate !== undefined) await this.gate;
     const channels = new Map<string, ChannelHistory>();
+    let returned = 0;
     for (const [channel, afterId] of after) {
       const kept = this.kept.get(channel) ?? [];
+      // Like XRANGE: nothing comes after an id beyond every id issued.
+      const all = isHistoryId(afterId) ? kept.filter((e) => compareIds(e.id as string, afterId) > 0) : [];
+      const events = page === undefined ? all : all.slice(0, page.count);
+      returned += events.length;
       channels.set(channel, {
-        // Like XRANGE: nothing comes after an id beyond every id issued.
-        events: isHistoryId(afterId) ? kept.filter((e) => compareIds(e.id as string, afterId) > 0) : [],
+        events,
         oldestId: kept[0]?.id ?? null,
         horizon: this.horizons.get(channel) ?? '0-0',
+        more: events.length < all.length,
       });
     }
+    this.returned.push(returned);
+    this.afterRead?.(this.reads.length);
     return { channels, lastId: this.lastId };
   }
 }

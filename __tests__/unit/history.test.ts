@@ -115,3 +115,29 @@ describe('MemoryHistory', () => {
     }
   });
 });
+
+describe('MemoryHistory pages', () => {
+  test('a page holds at most `count` events per channel, flags `more`, and the next page starts after it', async () => {
+    const broker = new MemoryBroker();
+    const history = new MemoryHistory(broker);
+    const limits = { size: 100, ttl: 60 };
+    const ids: string[] = [];
+    for (let i = 0; i < 25; i++) ids.push(await history.publishWithHistory('a', { event: 'm', data: `${i}` }, limits));
+    const pages: string[][] = [];
+    let after = ids[0] as string;
+    for (let more = true; more;) {
+      const kept = (await history.readHistory(new Map([['a', after]]), limits, { count: 10 })).channels.get('a');
+      const page = (kept?.events ?? []).map((e) => e.data);
+      pages.push(page);
+      more = kept?.more === true;
+      after = kept?.events[kept.events.length - 1]?.id ?? after;
+    }
+    expect(pages.map((p) => p.length)).toEqual([10, 10, 4]);
+    expect(pages.flat()).toEqual(Array.from({ length: 24 }, (_, i) => String(i + 1)));
+    // Without a page, the whole history, as before.
+    const whole = (await history.readHistory(new Map([['a', ids[0] as string]]), limits)).channels.get('a');
+    expect(whole?.events).toHaveLength(24);
+    expect(whole?.more).toBe(false);
+    await broker.close();
+  });
+});

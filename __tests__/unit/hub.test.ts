@@ -10,6 +10,7 @@ import * as frame from '../../src/core/frame';
 import { Hub } from '../../src/core/hub';
 import { resolveHubOptions, type HubOptions } from '../../src/core/options';
 import { FakeResponse } from '../helpers/fake-response';
+import { waitFor } from '../helpers/wait-for';
 
 class FakeBroker implements Broker {
   readonly name = 'fake';
@@ -257,5 +258,61 @@ describe('close', () => {
     expect(hub.isHealthy()).toBe(false);
     await expect(hub.sendEvent('m', 'x', 'a')).rejects.toMatchObject({ code: 'SSE_ERR_HUB_CLOSED' });
     expect(() => open(hub, ['a'])).toThrow(/shutting down/);
+  });
+});
+
+describe('maxReplays', () => {
+  test('one resume past the cap gets 200, a jittered retry: and the end; counted; a plain stream is not affected', async () => {
+    const { hub } = makeHub({ history: true, maxReplays: 1, retry: 1000 });
+    const { id } = await hub.sendEvent('m', 'x', 'all');
+    const resume = (): FakeResponse => {
+      const res = new FakeResponse();
+      hub.attach(fakeReq(), res as unknown as ServerResponse, ['all'], { lastEventId: '1-0' });
+      return res;
+    };
+    const running = resume();
+    running.writableLength = 10 * 1024 * 1024; // never reads: its replay stays paced
+    expect(hub.stats().replaysActive).toBe(1);
+    const refused = resume();
+    expect(refused.status).toBe(200);
+    expect(refused.ended).toBe(true);
+    const retry = /retry: (\d+)\n\n$/.exec(refused.text());
+    expect(Number(retry?.[1])).toBeGreaterThanOrEqual(1000);
+    expect(Number(retry?.[1])).toBeLessThan(2000);
+    expect(hub.stats()).toMatchObject({ replaysRefused: 1, replaysActive: 1 });
+    expect(open(hub, ['all']).ended).toBe(false);
+    // Once the running replay is done, the next resume is served.
+    running.writableLength = 0;
+    running.emit('drain');
+    await waitFor(() => hub.stats().replaysActive === 0, { what: 'the running replay to finish' });
+    const served = resume();
+    await waitFor(() => served.text().includes(`id: ${id}`), { what: 'the next resume to be served' });
+    expect(served.ended).toBe(false);
+  });
+});
+
+describe('close with drainTime', () => {
+  test('ends the streams in batches over drainTime, each with a jittered retry:; the rest keep receiving meanwhile', async () => {
+    jest.useFakeTimers();
+    const { hub, broker } = makeHub({ drainTime: 1000, retry: 2000 });
+    const streams = Array.from({ length: 10 }, () => open(hub, ['a']));
+    const closed = hub.close();
+    const ended = (): number => streams.filter((res) => res.ended).length;
+    expect(ended()).toBe(1);
+    broker.emit('a', { event: 'm', data: 'during the drain' });
+    await jest.advanceTimersByTimeAsync(450);
+    expect(ended()).toBeGreaterThanOrEqual(4);
+    expect(ended()).toBeLessThanOrEqual(6);
+    await jest.advanceTimersByTimeAsync(600);
+    await closed;
+    expect(ended()).toBe(10);
+    expect(broker.closed).toBe(true);
+    const retries = streams.map((res) => Number(/retry: (\d+)\n\n$/.exec(res.text())?.[1]));
+    for (const retry of retries) {
+      expect(retry).toBeGreaterThanOrEqual(2000);
+      expect(retry).toBeLessThan(4000);
+    }
+    // Only the first batch was gone when the event came.
+    expect(streams.filter((res) => res.text().includes('during the drain'))).toHaveLength(9);
   });
 });

@@ -22,6 +22,9 @@ describe('resolveHubOptions', () => {
       presenceTtl: 15,
       maxConnections: 20_000,
       maxConnectionsPerIp: 0,
+      maxReplays: 256,
+      replayStallTimeout: 30_000,
+      drainTime: 0,
       logger: silentLogger,
     });
   });
@@ -59,6 +62,10 @@ describe('resolveHubOptions', () => {
     [{ maxChannels: 0 }, 'maxChannels must be a positive whole number of channels, got 0'],
     [{ maxBufferedBytes: '4' }, 'maxBufferedBytes must be a positive whole number of bytes, got "4"'],
     [{ sendTimeout: NaN }, 'sendTimeout must be a positive whole number of ms'],
+    [{ maxReplays: 0 }, 'maxReplays must be a positive whole number of replays, got 0'],
+    [{ replayStallTimeout: -5 }, 'replayStallTimeout must be a positive whole number of ms, got -5'],
+    [{ drainTime: -1 }, 'drainTime must be a whole number >= 0 of ms (0: all at once), got -1'],
+    [{ drainTime: 2.5 }, 'drainTime must be a whole number >= 0 of ms (0: all at once), got 2.5'],
     [{ broker: 'kafka' }, `broker must be 'memory', 'redis' or a Broker instance, got "kafka"`],
     [{ broker: 'redis' }, "broker 'redis' needs redisUrl"],
     [{ redisUrl: 'http://x' }, 'redisUrl must start with redis:// or rediss://'],

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Connection } from '../../src/core/connection';
 import { parseEventId, type EventIdParts } from '../../src/core/history';
+import { PAGE_EVENTS } from '../../src/core/history-read';
 import { MAX_QUEUED_EVENTS, Replays, type ReplayPort } from '../../src/core/replay';
 import { silentLogger } from '../../src/core/logger';
 import { FakeHistory } from '../helpers/fake-history';
@@ -44,7 +45,7 @@ class FakePort implements ReplayPort {
 function setup(maxBufferedBytes = 1 << 20) {
   const history = new FakeHistory();
   const port = new FakePort();
-  const replays = new Replays(port, { history, limits: LIMITS, logger: silentLogger });
+  const replays = new Replays(port, { history, limits: LIMITS, logger: silentLogger, stallTimeout: 30_000 });
   const open = (channels: string[]) => {
     const res = new FakeResponse();
     const connection = new Connection(
@@ -221,4 +222,108 @@ test('a client that leaves mid-replay releases its channels and never listens', 
   expect(port.listening).toEqual([]);
   expect(port.released).toEqual(['a', 'b']);
   expect(replays.isResuming('a')).toBe(false);
+});
+
+describe('bounded replays', () => {
+  test('a history larger than a page is replayed whole, in id order across channels; no read returns more than a page', async () => {
+    const { history, replays, open } = setup();
+    const channels = ['a', 'b', 'c'];
+    const all: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const id = `6-${i}`;
+      history.keep(channels[(i * 7) % 3 === 0 ? 0 : i % 3] as string, id);
+      all.push(id);
+    }
+    const { res, connection } = open(channels);
+    await replays.resume(connection, '5-0');
+    expect(written(res)).toEqual(all);
+    expect(history.reads.length).toBeGreaterThan(400 / PAGE_EVENTS);
+    expect(Math.max(...history.returned)).toBeLessThanOrEqual(PAGE_EVENTS);
+  });
+
+  test('events trimmed between two pages: a gap event for that channel where they were lost, then what is kept', async () => {
+    const { history, replays, open } = setup();
+    history.keep('a', ...Array.from({ length: 100 }, (_, i) => `6-${i}`));
+    // Right after the first page (6-0 … 6-63), the channel drops its 80 oldest.
+    history.afterRead = (read) => {
+      if (read === 1) history.trim('a', 80);
+    };
+    const { res, connection } = open(['a']);
+    await replays.resume(connection, '5-0');
+    const expected = [
+      ...Array.from({ length: PAGE_EVENTS }, (_, i) => `6-${i}`),
+      'gap:a',
+      ...Array.from({ length: 20 }, (_, i) => `6-${80 + i}`),
+    ];
+    expect(written(res)).toEqual(expected);
+    expect(res.text()).toContain(`data: {"lastEventId":"6-${PAGE_EVENTS - 1}","oldestId":"6-80","channel":"a"}`);
+    expect(replays.gapsSent).toBe(1);
+  });
+
+  test('a client that takes no byte for stallTimeout ms is closed as slow and counted', async () => {
+    const history = new FakeHistory();
+    const port = new FakePort();
+    const replays = new Replays(port, { history, limits: LIMITS, logger: silentLogger, stallTimeout: 300 });
+    history.keep('a', '6-1', '6-2');
+    const res = new FakeResponse();
+    const connection = new Connection(
+      req,
+      res as unknown as ServerResponse,
+      ['a'],
+      { retry: 3000, maxBufferedBytes: 1000 },
+      { tick: 0 },
+      () => undefined,
+    );
+    res.writableLength = 600; // congested, and it never goes down
+    const started = Date.now();
+    await replays.resume(connection, '6-0');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(295);
+    expect(connection.closeReason).toBe('slow');
+    expect(res.destroyed).toBe(true);
+    expect(replays.replaysStalled).toBe(1);
+    expect(replays.active).toBe(0);
+    expect(port.released).toEqual(['a']);
+  });
+
+  test('a client that keeps taking bytes, however slowly, is not a stall', async () => {
+    const history = new FakeHistory();
+    const port = new FakePort();
+    const replays = new Replays(port, { history, limits: LIMITS, logger: silentLogger, stallTimeout: 300 });
+    history.keep('a', '6-1', '6-2');
+    const res = new FakeResponse();
+    const connection = new Connection(
+      req,
+      res as unknown as ServerResponse,
+      ['a'],
+      { retry: 3000, maxBufferedBytes: 1000 },
+      { tick: 0 },
+      () => undefined,
+    );
+    res.writableLength = 900;
+    // 10 bytes every 50 ms: 800 ms congested in all, never 300 ms without progress.
+    const trickle = setInterval(() => {
+      res.writableLength -= 25;
+      res.emit('drain');
+    }, 50);
+    try {
+      await replays.resume(connection, '6-0');
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(connection.open).toBe(true);
+    expect(written(res)).toEqual(['6-1', '6-2']);
+    expect(replays.replaysStalled).toBe(0);
+  });
+
+  test('active counts the replays running now', async () => {
+    const { history, replays, open } = setup();
+    history.keep('a', '6-1');
+    let openGate!: () => void;
+    history.gate = new Promise((resolve) => (openGate = resolve));
+    const runs = [open(['a']), open(['a'])].map(({ connection }) => replays.resume(connection, '6-0'));
+    expect(replays.active).toBe(2);
+    openGate();
+    await Promise.all(runs);
+    expect(replays.active).toBe(0);
+  });
 });

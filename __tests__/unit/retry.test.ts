@@ -22,3 +22,11 @@ test('with Math.random, a crowd of 1000 gets spread-out delays', () => {
   expect(Math.max(...delays)).toBeLessThan(2000);
   expect(new Set(delays).size).toBeGreaterThan(300);
 });
+
+test('spreads a crowd evenly over the whole window', () => {
+  const values = Array.from({ length: 10_000 }, () => jitteredRetryMs(1000));
+  // Ten 100 ms buckets, each with roughly a tenth of the crowd.
+  const buckets = new Array<number>(10).fill(0);
+  for (const value of values) (buckets[Math.floor((value - 1000) / 100)] as number)++;
+  for (const bucket of buckets) expect(bucket).toBeGreaterThan(700);
+});

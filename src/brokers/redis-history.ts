@@ -5,7 +5,7 @@
 // keep growing across processes and after Redis restarts empty.
 // Used by RedisBroker and by `sse-send --history`; needs only a way to send commands.
 import { createHash } from 'node:crypto';
-import type { ChannelHistory, HistoryLimits, HistorySnapshot } from '../core/broker.js';
+import type { ChannelHistory, HistoryLimits, HistoryPage, HistorySnapshot } from '../core/broker.js';
 import type { SseEvent } from '../core/event.js';
 import { historyHorizon } from '../core/history.js';
 import { decodePayload } from './redis-wire.js';
@@ -66,11 +66,14 @@ redis.call('PUBLISH', ARGV[1], payload)
 return id
 `;
 
-// KEYS[3..] = streams; ARGV[i] = the id after which to read KEYS[i + 2].
+// KEYS[3..] = streams; ARGV[1] = events per stream at most ('0': all);
+// ARGV[i + 1] = the id after which to read KEYS[i + 2]. Paged, so one call
+// never copies a whole history (at 1000 × 8 KB that blocked Redis for 100+ ms).
 // Returns { start, now, lastId, { maxDeleted, oldest, { {id, {'p', payload}}, ... } }, ... }.
 const READ_SCRIPT = `${PRELUDE}
 local lastId = redis.call('GET', KEYS[1])
 if not lastId then lastId = alloc() end
+local count = tonumber(ARGV[1])
 local out = { redis.call('GET', KEYS[2]), fmt(now), lastId }
 for i = 3, #KEYS do
   local key = KEYS[i]
@@ -83,7 +86,13 @@ for i = 3, #KEYS do
     local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
     local oldest = ''
     if first[1] then oldest = first[1][1] end
-    out[#out + 1] = { maxDeleted, oldest, redis.call('XRANGE', key, '(' .. ARGV[i - 2], '+') }
+    local entries
+    if count > 0 then
+      entries = redis.call('XRANGE', key, '(' .. ARGV[i - 1], '+', 'COUNT', count)
+    else
+      entries = redis.call('XRANGE', key, '(' .. ARGV[i - 1], '+')
+    end
+    out[#out + 1] = { maxDeleted, oldest, entries }
   else
     out[#out + 1] = { '', '', {} }
   end
@@ -139,13 +148,15 @@ export async function publishWithHistory(
 type StreamEntry = [id: string, fields: string[]];
 type ChannelReply = [maxDeleted: string, oldest: string, entries: StreamEntry[]];
 
-/** Reads every channel's kept events after its id, in one script (one instant). */
+/** Reads every channel's kept events after its id (one page of them, with `page`), in one script (one instant). */
 export async function readHistory(
   run: RunCommand,
   prefix: string,
   after: ReadonlyMap<string, string>,
   limits: HistoryLimits,
+  page?: HistoryPage,
 ): Promise<HistorySnapshot> {
+  const count = page === undefined ? 0 : Math.max(1, Math.floor(page.count));
   const keys = historyKeys(prefix);
   const channels = [...after.keys()];
   const reply = (await runScript(
@@ -153,7 +164,7 @@ export async function readHistory(
     READ_SCRIPT,
     READ_SHA,
     [keys.lastId, keys.start, ...channels.map(keys.stream)],
-    channels.map((channel) => after.get(channel) as string),
+    [String(count), ...channels.map((channel) => after.get(channel) as string)],
   )) as [string, string, string, ...ChannelReply[]];
   const [start, now, lastId] = reply;
   const result = new Map<string, ChannelHistory>();
@@ -168,6 +179,8 @@ export async function readHistory(
     }
     result.set(channel, {
       events,
+      // A full page: there may be more (at worst the next read finds none).
+      more: count > 0 && entries.length === count,
       oldestId: oldest === '' ? null : oldest,
       // 0-0 is what Redis reports when nothing was ever deleted.
       horizon: historyHorizon(

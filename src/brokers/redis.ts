@@ -11,6 +11,7 @@ import type {
   BrokerPresence,
   HistoryLength,
   HistoryLimits,
+  HistoryPage,
   HistorySnapshot,
   PresenceHandle,
   PresenceSource,
@@ -155,10 +156,14 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
     }
   }
 
-  async readHistory(after: ReadonlyMap<string, string>, limits: HistoryLimits): Promise<HistorySnapshot> {
+  async readHistory(
+    after: ReadonlyMap<string, string>,
+    limits: HistoryLimits,
+    page?: HistoryPage,
+  ): Promise<HistorySnapshot> {
     this.assertConnected();
     try {
-      return await readHistory(this.run, this.prefix, after, limits);
+      return await readHistory(this.run, this.prefix, after, limits, page);
     } catch (err) {
       throw new BrokerUnavailableError(this.name, `could not read history from redis: ${(err as Error).message}`, {
         cause: err,

@@ -61,6 +61,16 @@ export interface ChannelHistory {
    * whose last id is smaller may have missed events: it gets a `gap` event.
    */
   horizon: string;
+  /**
+   * True when the read stopped at the page's `count`: more events may be kept
+   * after the last one returned. Absent or false: `events` is all there is.
+   */
+  more?: boolean;
+}
+
+/** A bounded read: at most `count` events per channel, so no read holds a whole history. */
+export interface HistoryPage {
+  count: number;
 }
 
 /** One atomic look at the history of several channels. */
@@ -84,9 +94,12 @@ export interface BrokerHistory {
   publishWithHistory(channel: string, event: SseEvent, limits: HistoryLimits): Promise<string>;
   /**
    * Reads, at one instant, each channel's kept events after its id in
-   * `after` (ids as produced by publishWithHistory, already validated).
+   * `after` (ids as produced by publishWithHistory, already validated). With
+   * `page`, at most `page.count` events per channel, flagged `more` when the
+   * read stopped there; the hub reads replays and catch-ups this way, so a
+   * broker should honour it (one that ignores it returns whole histories).
    */
-  readHistory(after: ReadonlyMap<string, string>, limits: HistoryLimits): Promise<HistorySnapshot>;
+  readHistory(after: ReadonlyMap<string, string>, limits: HistoryLimits, page?: HistoryPage): Promise<HistorySnapshot>;
 }
 
 export function hasHistory(broker: Broker): broker is Broker & BrokerHistory {

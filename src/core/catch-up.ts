@@ -1,11 +1,12 @@
 // Hub-wide catch-up after a broker outage: while the broker is down its events
 // are queued; once it is back, every listened channel's history since the last
-// event received is delivered in id order, then the queue. Invariant: each
-// event reaches the listeners exactly once and in id order across the outage.
+// event received is delivered in id order, a page at a time, then the queue.
+// Invariant: each event reaches the listeners exactly once and in id order
+// across the outage.
 import type { BrokerHistory, HistoryLimits } from './broker.js';
 import type { SseEvent } from './event.js';
-import { compareIds, maxId, parseEventId, type EventIdParts } from './history.js';
-import { IdFloors, isNewer, readHistoryWithRetry } from './history-read.js';
+import { maxId, parseEventId, type EventIdParts } from './history.js';
+import { IdFloors, isNewer, PagedHistoryRead } from './history-read.js';
 import type { Logger } from './logger.js';
 
 /** What catch-up needs from the hub; not the hub itself. */
@@ -135,29 +136,36 @@ export class CatchUp {
     this.waiters.clear();
   }
 
-  /** Reads what every listened channel missed, delivers it, then the queue newer than it. */
+  /** Reads what every listened channel missed, delivers it page by page, then the queue newer than it. */
   private async run(): Promise<void> {
     const { port } = this;
     const keepTrying = (): boolean => this.outageQueue !== undefined && !port.closed() && port.brokerHealthy();
     while (keepTrying()) {
-      const snapshot = await readHistoryWithRetry(
-        () => this.history.readHistory(this.startPoints(), this.limits),
+      const read = new PagedHistoryRead(() => this.startPoints(), {
+        history: this.history,
+        limits: this.limits,
         keepTrying,
-        (err) => this.logger.debug('could not catch up from history; retrying', { error: String(err) }),
-      );
-      if (snapshot === undefined || !port.brokerHealthy()) return; // down again: keep queueing; the next recovery retries
-      const missed: [string, SseEvent][] = [];
-      for (const [channel, kept] of snapshot.channels) for (const event of kept.events) missed.push([channel, event]);
-      missed.sort((a, b) => compareIds(a[1].id as string, b[1].id as string));
+        onError: (err) => this.logger.debug('could not catch up from history; retrying', { error: String(err) }),
+      });
+      // Down again: keep queueing; the next recovery retries.
+      if ((await read.start()) === undefined || !port.brokerHealthy()) return;
+      // Everything up to the last id received was delivered (before the
+      // outage, or by an earlier catch-up that the broker cut short).
+      const lastReceived = port.lastReceivedId();
+      let newest: EventIdParts | undefined = lastReceived === undefined ? undefined : parseEventId(lastReceived);
+      let missed = 0;
+      for (let item = await read.next(); item !== null; item = await read.next()) {
+        if (item === undefined) {
+          this.report(missed);
+          return; // down again mid-way: what was delivered stays, the rest follows on recovery
+        }
+        port.deliver(item.channel, item.event, item.id);
+        newest = item.id;
+        missed++;
+      }
+      this.report(missed);
       const queue = this.outageQueue as OutageQueue;
       this.outageQueue = undefined;
-      let newest: EventIdParts | undefined;
-      for (const [channel, event] of missed) {
-        newest = parseEventId(event.id);
-        port.deliver(channel, event, newest);
-      }
-      this.eventsCaughtUp += missed.length;
-      if (missed.length > 0) this.logger.info(`caught up ${missed.length} events missed while the broker was away`);
       for (let i = 0; i < queue.events.length; i++) {
         const id = queue.ids[i];
         if (isNewer(id, newest)) {
@@ -168,6 +176,11 @@ export class CatchUp {
       if (newest !== undefined) this.floor.set(HUB, newest);
       this.wake();
     }
+  }
+
+  private report(missed: number): void {
+    this.eventsCaughtUp += missed;
+    if (missed > 0) this.logger.info(`caught up ${missed} events missed while the broker was away`);
   }
 
   /** Per listened channel, the id to read after: the later of its start id and the last id received. */

@@ -4,7 +4,7 @@
 // fan-out loop never waits for 'drain'.
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { encodePreamble, PING_FRAME } from './frame.js';
+import { encodePreamble, encodeRetry, PING_FRAME } from './frame.js';
 
 export type CloseReason = 'client' | 'slow' | 'hub-closed' | 'server';
 
@@ -230,14 +230,18 @@ export class Connection {
     this.write(PING_FRAME);
   }
 
-  /** Ends the stream cleanly (the browser reconnects after `retry`). */
-  end(reason: CloseReason): void {
+  /**
+   * Ends the stream cleanly (the browser reconnects after `retry`); with
+   * `retryMs`, a last `retry:` frame first sets that delay instead. A slow
+   * client is cut, not ended: its buffer is full, so nothing more is queued.
+   */
+  end(reason: CloseReason, retryMs?: number): void {
     if (this.closeReason !== undefined) return;
     this.closed(reason);
     if (reason === 'slow') {
-      // Its buffer is full by definition: don't queue more behind it.
       this.res.destroy();
     } else {
+      if (retryMs !== undefined) this.res.write(encodeRetry(retryMs));
       this.res.end();
     }
   }

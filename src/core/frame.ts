@@ -27,6 +27,11 @@ export function encodePreamble(retryMs: number): Buffer {
   return Buffer.from(`retry: ${retryMs}\n: sse-hub\n\n`, 'utf8');
 }
 
+/** A frame that only sets the reconnection delay: sent just before the server ends a stream. */
+export function encodeRetry(retryMs: number): Buffer {
+  return Buffer.from(`retry: ${retryMs}\n\n`, 'utf8');
+}
+
 export const PING_FRAME: Buffer = encodeComment('ping');
 
 /** Name of the heartbeat event (`heartbeatEvent: true`); pages watch it to tell a dead stream from a quiet one. */

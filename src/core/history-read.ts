@@ -1,9 +1,18 @@
-// A history read races the live subscription: both a resuming connection
-// (core/replay.ts) and the hub after a broker outage (core/catch-up.ts) read
-// history while live events keep arriving. Invariant: whatever a read
-// delivered, its live copy is dropped — and nothing newer ever is.
-import type { HistorySnapshot } from './broker.js';
-import { compareIdParts, type EventIdParts } from './history.js';
+// Reading history while live events keep arriving, for a resuming connection
+// (core/replay.ts) and for the hub after a broker outage (core/catch-up.ts).
+// Invariants: a read is paged, so nothing holds a whole history at once; the
+// pages merge into id order; whatever a read delivered, its live copy is
+// dropped — and nothing newer ever is.
+import type { BrokerHistory, ChannelHistory, HistoryLimits, HistorySnapshot } from './broker.js';
+import type { SseEvent } from './event.js';
+import { compareIdParts, compareIds, parseEventId, type EventIdParts } from './history.js';
+
+/**
+ * Events one history read returns at most, spread over the channels read.
+ * At 8 KB per event a page is 512 KB: one Redis call of a few ms at most, and
+ * what a paced replay holds on top of its connection's unsent bytes.
+ */
+export const PAGE_EVENTS = 64;
 
 /** Backoff between failed reads: 100 ms doubling to 2 s, as a new broker subscription retries. */
 export function readBackoffMs(attempt: number): number {
@@ -77,5 +86,135 @@ export class IdFloors<K> {
   /** True while `key` has a floor: the event just passed is a copy for it. */
   drops(key: K): boolean {
     return this.floors.has(key);
+  }
+}
+
+/** One event of a paged read, with its parsed id. */
+export interface HistoryItem {
+  channel: string;
+  event: SseEvent;
+  id: EventIdParts;
+}
+
+export interface PagedReadOptions {
+  history: BrokerHistory;
+  limits: HistoryLimits;
+  /** Asked before every attempt of every page: false gives up. */
+  keepTrying: () => boolean;
+  onError: (err: unknown) => void;
+  /**
+   * Between two pages of `channel`, events after `after` (the last one read
+   * there) were dropped from its history: the client missed them.
+   */
+  onGap?: (channel: string, after: string, kept: ChannelHistory) => void;
+}
+
+/** One channel's place in a paged read. */
+interface Cursor {
+  channel: string;
+  /** The last id read on this channel (or where the read started). */
+  after: string;
+  /** The current page; taken entries are cleared so they can be collected. */
+  events: (SseEvent | undefined)[];
+  ids: EventIdParts[];
+  next: number;
+  /** The history may keep more after this page. */
+  more: boolean;
+}
+
+/**
+ * Several channels' history after their ids, merged in id order, read one
+ * page at a time: each channel holds at most one page of PAGE_EVENTS divided
+ * among the channels, and a channel is read again only once its page is
+ * used up, so the merge never passes an event still to come.
+ */
+export class PagedHistoryRead {
+  private readonly options: PagedReadOptions;
+  private readonly startAfter: () => ReadonlyMap<string, string>;
+  private cursors: Cursor[] = [];
+  /** Events per channel per read: PAGE_EVENTS shared by every channel of the read, so at most one page is held. */
+  private perChannel = PAGE_EVENTS;
+
+  /** `after` is asked once per attempt of the first page: channel → the id after which to read. */
+  constructor(after: () => ReadonlyMap<string, string>, options: PagedReadOptions) {
+    this.startAfter = after;
+    this.options = options;
+  }
+
+  /**
+   * Reads the first page of every channel at one instant, retrying while the
+   * broker is down. Undefined when it gave up; else the snapshot, whose
+   * horizons and oldest ids tell whether the start ids were still kept.
+   */
+  async start(): Promise<HistorySnapshot | undefined> {
+    let after: ReadonlyMap<string, string> = new Map();
+    const snapshot = await this.read(() => {
+      after = this.startAfter();
+      this.perChannel = Math.max(1, Math.floor(PAGE_EVENTS / Math.max(1, after.size)));
+      return after;
+    });
+    if (snapshot === undefined) return undefined;
+    this.cursors = [...after].map(([channel, from]) => this.cursor(channel, from, snapshot.channels.get(channel)));
+    return snapshot;
+  }
+
+  /** The next event in id order across the channels; null at the end; undefined when a read gave up. */
+  async next(): Promise<HistoryItem | null | undefined> {
+    for (;;) {
+      const dry = this.cursors.filter((c) => c.next === c.events.length && c.more);
+      if (dry.length !== 0) {
+        if (!(await this.refill(dry))) return undefined;
+        continue;
+      }
+      let best: Cursor | undefined;
+      for (const cursor of this.cursors) {
+        if (cursor.next === cursor.events.length) continue;
+        if (
+          best === undefined ||
+          compareIdParts(cursor.ids[cursor.next] as EventIdParts, best.ids[best.next] as EventIdParts) < 0
+        )
+          best = cursor;
+      }
+      if (best === undefined) return null;
+      const event = best.events[best.next] as SseEvent;
+      const id = best.ids[best.next] as EventIdParts;
+      best.events[best.next++] = undefined;
+      best.after = event.id as string;
+      return { channel: best.channel, event, id };
+    }
+  }
+
+  private async refill(dry: Cursor[]): Promise<boolean> {
+    const snapshot = await this.read(() => new Map(dry.map((c) => [c.channel, c.after])));
+    if (snapshot === undefined) return false;
+    for (const cursor of dry) {
+      const kept = snapshot.channels.get(cursor.channel);
+      if (kept !== undefined && compareIds(cursor.after, kept.horizon) < 0) {
+        this.options.onGap?.(cursor.channel, cursor.after, kept);
+      }
+      Object.assign(cursor, this.cursor(cursor.channel, cursor.after, kept));
+    }
+    return true;
+  }
+
+  private cursor(channel: string, after: string, kept: ChannelHistory | undefined): Cursor {
+    const events: SseEvent[] = [];
+    const ids: EventIdParts[] = [];
+    for (const event of kept?.events ?? []) {
+      const id = parseEventId(event.id);
+      if (id === undefined) continue; // kept events always have one; never trust a broker blindly
+      events.push(event);
+      ids.push(id);
+    }
+    return { channel, after, events, ids, next: 0, more: kept?.more === true && events.length > 0 };
+  }
+
+  private read(after: () => ReadonlyMap<string, string>): Promise<HistorySnapshot | undefined> {
+    const { history, limits, keepTrying, onError } = this.options;
+    return readHistoryWithRetry(
+      () => history.readHistory(after(), limits, { count: this.perChannel }),
+      keepTrying,
+      onError,
+    );
   }
 }

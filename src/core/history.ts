@@ -3,7 +3,15 @@
 // within that millisecond. Invariant: ids only ever grow — across channels, and
 // across restarts as long as the clock does not go back — so "after id X" means
 // the same thing on every channel and replay order is id order.
-import type { Broker, BrokerHistory, ChannelHistory, HistoryLength, HistoryLimits, HistorySnapshot } from './broker.js';
+import type {
+  Broker,
+  BrokerHistory,
+  ChannelHistory,
+  HistoryLength,
+  HistoryLimits,
+  HistoryPage,
+  HistorySnapshot,
+} from './broker.js';
 import type { SseEvent } from './event.js';
 
 /** A parsed id: [milliseconds, sequence]. */
@@ -123,7 +131,8 @@ export class MemoryHistory implements BrokerHistory, HistoryLength {
     return id;
   }
 
-  readHistory(after: ReadonlyMap<string, string>, limits: HistoryLimits): Promise<HistorySnapshot> {
+  readHistory(after: ReadonlyMap<string, string>, limits: HistoryLimits, page?: HistoryPage): Promise<HistorySnapshot> {
+    const count = page?.count ?? Infinity;
     const now = Date.now();
     const channels = new Map<string, ChannelHistory>();
     for (const [channel, afterId] of after) {
@@ -132,19 +141,33 @@ export class MemoryHistory implements BrokerHistory, HistoryLength {
       const live = this.rings.get(channel);
       const events: SseEvent[] = [];
       let oldestId: string | null = null;
+      let more = false;
       if (live !== undefined) {
         const floor = parseEventId(afterId);
-        for (let i = 0; i < live.length; i++) {
-          const kept = live.slots[(live.head + i) % live.slots.length] as Kept;
-          if (i === 0) oldestId = kept.event.id;
-          const parts = parseEventId(kept.event.id) as EventIdParts;
-          if (floor === undefined || compareIdParts(parts, floor) > 0) events.push(kept.event);
+        oldestId = (live.slots[live.head] as Kept).event.id;
+        // Ids grow along the ring: binary-search the first one after the floor, then copy one page.
+        let i = 0;
+        if (floor !== undefined) {
+          let high = live.length;
+          while (i < high) {
+            const mid = (i + high) >>> 1;
+            if (compareIdParts(this.idAt(live, mid), floor) <= 0) i = mid + 1;
+            else high = mid;
+          }
+        }
+        for (; i < live.length; i++) {
+          if (events.length === count) {
+            more = true;
+            break;
+          }
+          events.push((live.slots[(live.head + i) % live.slots.length] as Kept).event);
         }
       }
       channels.set(channel, {
         events,
         oldestId,
         horizon: historyHorizon(live?.maxDropped ?? null, this.start, now, limits.ttl),
+        more,
       });
     }
     return Promise.resolve({ channels, lastId: this.lastId });
@@ -153,6 +176,10 @@ export class MemoryHistory implements BrokerHistory, HistoryLength {
   /** Events kept per channel (those past their ttl are dropped at the next read or write). */
   historyLength(channels: readonly string[]): Promise<number[]> {
     return Promise.resolve(channels.map((channel) => this.rings.get(channel)?.length ?? 0));
+  }
+
+  private idAt(ring: ChannelRing, i: number): EventIdParts {
+    return parseEventId((ring.slots[(ring.head + i) % ring.slots.length] as Kept).event.id) as EventIdParts;
   }
 
   /** Channels currently holding events; for tests and stats. */

@@ -26,6 +26,7 @@ import type { ResolvedHubOptions } from './options.js';
 import { HubPresence, type ChannelSummary, type PresenceOverview } from './presence.js';
 import { RefusalLog, type RefusalKind } from './refusals.js';
 import { Replays } from './replay.js';
+import { jitteredRetryMs } from './retry.js';
 
 export interface HubStats {
   /** Open SSE connections. */
@@ -42,6 +43,12 @@ export interface HubStats {
   eventsReplayed: number;
   /** `gap` events sent: a client asked for history that is no longer kept. */
   gapsSent: number;
+  /** Replays (resumes with Last-Event-ID) running now. */
+  replaysActive: number;
+  /** Resumes turned away (200 + `retry:` + end) because maxReplays were running. */
+  replaysRefused: number;
+  /** Replays closed because the client took nothing for replayStallTimeout ms (also counted as slow clients). */
+  replaysStalled: number;
 }
 
 export interface SendResult {
@@ -65,7 +72,7 @@ export class Hub {
   private readonly connections = new Set<Connection>();
   private readonly heartbeat: Heartbeat;
   private closing: Promise<void> | undefined;
-  private counters = { eventsReceived: 0, framesWritten: 0, slowClientsClosed: 0 };
+  private counters = { eventsReceived: 0, framesWritten: 0, slowClientsClosed: 0, replaysRefused: 0 };
   /** History store (the broker's, or in memory); undefined when history is off. */
   private readonly history: BrokerHistory | undefined;
   private readonly limits: HistoryLimits | undefined;
@@ -103,7 +110,7 @@ export class Hub {
           whenCaughtUp: () => (this.catchUp?.queueing === true ? this.catchUp.whenCaughtUp() : undefined),
           closed: () => this.closing !== undefined,
         },
-        { history, limits, logger: options.logger },
+        { history, limits, logger: options.logger, stallTimeout: options.replayStallTimeout },
       );
       // After a broker outage, read what each channel missed from the shared
       // history; only a shared history can have it.
@@ -142,6 +149,8 @@ export class Hub {
       ...this.counters,
       eventsReplayed: (this.replays?.eventsReplayed ?? 0) + (this.catchUp?.eventsCaughtUp ?? 0),
       gapsSent: this.replays?.gapsSent ?? 0,
+      replaysActive: this.replays?.active ?? 0,
+      replaysStalled: this.replays?.replaysStalled ?? 0,
     };
   }
 
@@ -164,6 +173,16 @@ export class Hub {
     // heartbeatEvent: the first event tells the page the interval.
     if (this.options.heartbeatEvent) connection.write(this.heartbeat.frame());
     if (this.replays !== undefined && options.lastEventId !== undefined) {
+      if (this.replays.active >= this.options.maxReplays) {
+        // A replay holds a page and up to maxBufferedBytes / 2 at the client's
+        // pace: past the cap, come back later (a non-200 would end EventSource for good).
+        this.counters.replaysRefused++;
+        this.options.logger.info('turned away a resuming SSE client: too many replays running', {
+          maxReplays: this.options.maxReplays,
+        });
+        connection.end('server', jitteredRetryMs(this.options.retry));
+        return connection;
+      }
       void this.replays.resume(connection, options.lastEventId);
       return connection;
     }
@@ -254,16 +273,35 @@ export class Hub {
     return event.id === undefined ? {} : { id: event.id };
   }
 
-  /** Ends every stream cleanly, stops the heartbeat and closes the broker. Idempotent. */
+  /**
+   * Ends every stream cleanly — spread over drainTime ms, each with a
+   * jittered `retry:`, so their reconnects do not land at once — then stops
+   * the heartbeat and closes the broker. Streams not yet ended keep receiving
+   * events meanwhile. Idempotent.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.heartbeat.stop();
       this.presenceState.close();
       this.catchUp?.close();
-      for (const connection of [...this.connections]) connection.end('hub-closed');
+      await this.drain();
+      this.heartbeat.stop();
       await this.broker.close();
     })();
     return this.closing;
+  }
+
+  /** Ends the open streams in even batches over drainTime ms (at most one batch per 10 ms). */
+  private async drain(): Promise<void> {
+    const streams = [...this.connections];
+    const { drainTime, retry } = this.options;
+    const batches = Math.max(1, Math.min(streams.length, Math.floor(drainTime / 10)));
+    for (let batch = 0; batch < batches; batch++) {
+      if (batch > 0) await new Promise((resolve) => setTimeout(resolve, drainTime / batches));
+      const end = Math.floor(((batch + 1) * streams.length) / batches);
+      for (let i = Math.floor((batch * streams.length) / batches); i < end; i++) {
+        (streams[i] as Connection).end('hub-closed', jitteredRetryMs(retry));
+      }
+    }
   }
 
   /**

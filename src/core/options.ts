@@ -68,6 +68,24 @@ export interface HubOptions {
    * proxy's address unless `trust proxy` names the client (SECURITY.md).
    */
   maxConnectionsPerIp?: number;
+  /**
+   * Replays (resumes with a Last-Event-ID) running at once in this hub; one
+   * more is answered 200 + a jittered `retry:` + end, and counted. Defaults
+   * to 256 (see docs/guarantees.md).
+   */
+  maxReplays?: number;
+  /**
+   * Milliseconds a replay may wait on a client that takes no bytes at all;
+   * then it is closed like a slow client, and counted. Defaults to 30000
+   * (see docs/guarantees.md).
+   */
+  replayStallTimeout?: number;
+  /**
+   * Milliseconds over which close() ends the open streams, in even batches,
+   * so their reconnects do not all land at once; 0 ends them all at once.
+   * Defaults to 0.
+   */
+  drainTime?: number;
   /** Where sse-hub logs. Defaults to silent. */
   logger?: Logger;
 }
@@ -88,6 +106,9 @@ export interface ResolvedHubOptions {
   presenceTtl: number;
   maxConnections: number;
   maxConnectionsPerIp: number;
+  maxReplays: number;
+  replayStallTimeout: number;
+  drainTime: number;
   logger: Logger;
 }
 
@@ -105,6 +126,9 @@ const DEFAULTS = {
   presenceTtl: 15,
   maxConnections: 20_000,
   maxConnectionsPerIp: 0,
+  maxReplays: 256,
+  replayStallTimeout: 30_000,
+  drainTime: 0,
 } as const;
 
 /** A channel name in which `*` may stand for any run of name characters. */
@@ -168,6 +192,9 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
     throw new OptionError(`presenceTtl must be at least 3 seconds, got ${merged.presenceTtl}`);
   nonNegativeInteger('maxConnections', merged.maxConnections, 'connections (0: no cap)');
   nonNegativeInteger('maxConnectionsPerIp', merged.maxConnectionsPerIp, 'connections (0: no cap)');
+  positiveInteger('maxReplays', merged.maxReplays, 'replays');
+  positiveInteger('replayStallTimeout', merged.replayStallTimeout, 'ms');
+  nonNegativeInteger('drainTime', merged.drainTime, 'ms (0: all at once)');
 
   return {
     broker,
@@ -185,6 +212,9 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
     presenceTtl: merged.presenceTtl,
     maxConnections: merged.maxConnections,
     maxConnectionsPerIp: merged.maxConnectionsPerIp,
+    maxReplays: merged.maxReplays,
+    replayStallTimeout: merged.replayStallTimeout,
+    drainTime: merged.drainTime,
     logger: options.logger ?? silentLogger,
   };
 }

@@ -1,13 +1,15 @@
 // Resuming one connection from its Last-Event-ID: it is subscribed live first
-// and its live events queue behind the replay; then history after the id, then
-// the queued events newer than the replay, then it joins the listeners.
-// Invariant: nothing is missed and nothing repeats, across that hand-over too.
+// and its live events queue behind the replay; then history after the id, read
+// a page at a time at the client's pace, then the queued events newer than the
+// replay, then it joins the listeners. Invariants: nothing is missed and
+// nothing repeats, across that hand-over too; a replay holds at most one page
+// beyond its connection's unsent bytes, and one that makes no progress ends.
 import type { BrokerHistory, HistoryLimits } from './broker.js';
 import type { Connection } from './connection.js';
 import type { SseEvent } from './event.js';
 import { encodeFrame } from './frame.js';
 import { compareIdParts, compareIds, gapEvent, NEWEST_ID, parseEventId, type EventIdParts } from './history.js';
-import { IdFloors, isNewer, readHistoryWithRetry } from './history-read.js';
+import { IdFloors, isNewer, PagedHistoryRead } from './history-read.js';
 import type { Logger } from './logger.js';
 
 /** What a replay needs from the hub; not the hub itself. */
@@ -41,6 +43,8 @@ export interface ReplayOptions {
   history: BrokerHistory;
   limits: HistoryLimits;
   logger: Logger;
+  /** Milliseconds a congested replay may go without the client taking a byte; then it is closed as slow. */
+  stallTimeout: number;
 }
 
 export class Replays {
@@ -53,6 +57,10 @@ export class Replays {
   eventsReplayed = 0;
   /** `gap` events sent: a client asked for history that is no longer kept. */
   gapsSent = 0;
+  /** Replays ended because their client took nothing for stallTimeout ms. */
+  replaysStalled = 0;
+  /** Replays running now. */
+  active = 0;
   private readonly port: ReplayPort;
   private readonly options: ReplayOptions;
   /** Channel → resuming connections queueing its live events. */
@@ -86,15 +94,17 @@ export class Replays {
 
   /**
    * Resumes `connection` from `lastEventId`: subscribe live first and queue
-   * its events, read history after the id in one atomic read, write a `gap`
-   * event per channel whose history no longer reaches back, then the missed
-   * events in id order, then the queued events newer than the replay.
+   * its events, read the first page of every channel's history after the id
+   * at one instant, write a `gap` event per channel whose history no longer
+   * reaches back, then the missed events in id order, page by page, then the
+   * queued events newer than the replay.
    */
   async resume(connection: Connection, lastEventId: string): Promise<void> {
     const { port } = this;
     const { history, limits, logger } = this.options;
     const resume: Resume = { connection, queued: [], queuedIds: [] };
     const { channels } = connection;
+    this.active++;
     const subscribed = channels.map((channel) => {
       const settled = port.subscribe(channel);
       let set = this.resuming.get(channel);
@@ -104,13 +114,20 @@ export class Replays {
     });
     const asked = parseEventId(lastEventId);
     const after = new Map(channels.map((channel) => [channel, asked === undefined ? NEWEST_ID : lastEventId]));
+    const read = new PagedHistoryRead(() => after, {
+      history,
+      limits,
+      keepTrying: () => connection.open && resume.queued.length <= MAX_QUEUED_EVENTS,
+      onError: (err) => logger.debug('could not read history for a resuming client; retrying', { error: String(err) }),
+      // Trimmed between two pages (a slow client on a busy channel): said like any other gap.
+      onGap: (channel, readUpTo, kept) => {
+        this.gapsSent++;
+        connection.write(encodeFrame(gapEvent(channel, readUpTo, kept.oldestId)));
+      },
+    });
     try {
       await Promise.all(subscribed);
-      const snapshot = await readHistoryWithRetry(
-        () => history.readHistory(after, limits),
-        () => connection.open && resume.queued.length <= MAX_QUEUED_EVENTS,
-        (err) => logger.debug('could not read history for a resuming client; retrying', { error: String(err) }),
-      );
+      const first = await read.start();
       // Events the hub itself still has to catch up on must reach this
       // queue, not slip behind the connection once it listens.
       for (let wait = port.whenCaughtUp(); wait !== undefined && connection.open && !port.closed();) {
@@ -118,28 +135,32 @@ export class Replays {
         wait = port.whenCaughtUp();
       }
       if (!connection.open) return;
-      if (snapshot === undefined) {
+      if (first === undefined) {
         connection.end('server'); // too much waited behind it: it reconnects with the same id
         return;
       }
       let newest: EventIdParts | undefined = asked;
-      const replayed: SseEvent[] = [];
       for (const channel of channels) {
-        const kept = snapshot.channels.get(channel);
+        const kept = first.channels.get(channel);
         if (kept === undefined) continue;
         if (asked === undefined || compareIds(lastEventId, kept.horizon) < 0) {
           this.gapsSent++;
           connection.write(encodeFrame(gapEvent(channel, lastEventId, kept.oldestId)));
         }
-        replayed.push(...kept.events);
       }
-      replayed.sort((a, b) => compareIds(a.id as string, b.id as string));
       // The replay may be far larger than maxBufferedBytes: write it at the
-      // client's pace (live events keep queueing meanwhile).
-      for (const event of replayed) {
+      // client's pace, reading the next page only when this one is written
+      // (live events keep queueing meanwhile).
+      for (;;) {
         if (!(await this.paced(resume))) return;
-        connection.write(encodeFrame(event));
-        newest = parseEventId(event.id);
+        const item = await read.next();
+        if (item === null) break;
+        if (item === undefined) {
+          connection.end('server'); // the broker stayed away, or too much waited behind it
+          return;
+        }
+        connection.write(encodeFrame(item.event));
+        newest = item.id;
         this.eventsReplayed++;
       }
       // Then the queued events newer than the replay. The loop re-reads the
@@ -160,6 +181,7 @@ export class Replays {
       }
       for (const channel of channels) port.listen(connection, channel);
     } finally {
+      this.active--;
       for (const channel of channels) {
         const set = this.resuming.get(channel);
         set?.delete(resume);
@@ -170,15 +192,30 @@ export class Replays {
   }
 
   /**
-   * Waits while the connection is congested. False when it closed, or when
-   * too many live events piled up behind it (it is ended and reconnects from
-   * where it got to).
+   * Waits while the connection is congested. False when it closed; when too
+   * many live events piled up behind it (it is ended and reconnects from
+   * where it got to); or when the client took no byte for stallTimeout ms (it
+   * is closed like a slow client: pacing alone would hold it forever).
    */
   private async paced(resume: Resume): Promise<boolean> {
     const { connection } = resume;
+    let unsent = connection.unsentBytes;
+    let progressAt = Date.now();
     while (connection.congested) {
       if (resume.queued.length > MAX_QUEUED_EVENTS) {
         connection.end('server');
+        return false;
+      }
+      if (connection.unsentBytes < unsent) {
+        unsent = connection.unsentBytes;
+        progressAt = Date.now();
+      } else if (Date.now() - progressAt >= this.options.stallTimeout) {
+        this.replaysStalled++;
+        this.options.logger.info('closed a resuming SSE client that took nothing', {
+          channels: connection.channels,
+          stallTimeout: this.options.stallTimeout,
+        });
+        connection.end('slow');
         return false;
       }
       await connection.whenWritable();
