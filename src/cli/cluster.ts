@@ -56,7 +56,12 @@ export const isWorker = (): boolean => cluster.isWorker;
  * crashes, answers workers' metrics requests with the aggregate, and on
  * SIGINT/SIGTERM stops every worker and exits 0.
  */
-export function runPrimary(workers: number, logger: Logger, fail: (message: string, code: number) => never): void {
+export function runPrimary(
+  workers: number,
+  logger: Logger,
+  fail: (message: string, code: number) => never,
+  drainTime = 0,
+): void {
   const aggregator = new AggregatorRegistry();
   const listening = new Set<number>();
   const alive = new Map<number, Worker>();
@@ -110,11 +115,13 @@ export function runPrimary(workers: number, logger: Logger, fail: (message: stri
     if (stopping) return;
     logger.info(`${signal}: stopping ${workers} workers`);
     stopAll();
+    // Workers end their streams over --drain-time first.
+    const grace = drainTime + PRIMARY_GRACE;
     setTimeout(() => {
-      logger.warn(`workers still closing after ${PRIMARY_GRACE} ms; exiting anyway`);
+      logger.warn(`workers still closing after ${grace} ms; exiting anyway`);
       for (const worker of alive.values()) worker.process.kill('SIGKILL');
       process.exit(0);
-    }, PRIMARY_GRACE).unref();
+    }, grace).unref();
     if (alive.size === 0) process.exit(0);
   };
   process.on('SIGINT', () => stop('SIGINT'));

@@ -33,6 +33,15 @@ export function wholeNumber(value: string): number {
   return n;
 }
 
+/** A whole number ≥ 0 where 0 means "none" rather than "no cap" (e.g. --drain-time). */
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError(`expected a whole number, 0 or more, got "${value}"`);
+  }
+  return n;
+}
+
 /**
  * Collects each `--session-secret` verbatim, unsplit. The comma list is split
  * and checked later (runserver.ts), so that a refusal can name the problem
@@ -283,6 +292,29 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     env: 'SSE_HISTORY',
     description: 'events kept per channel for Last-Event-ID replay (default: off)',
     parse: positiveInt,
+  },
+  {
+    flags: '--max-replays <n>',
+    env: 'SSE_MAX_REPLAYS',
+    description:
+      'history replays (resumes with Last-Event-ID) running at once; one more gets 200, a jittered retry: and the end',
+    defaultValue: 256,
+    parse: positiveInt,
+  },
+  {
+    flags: '--replay-stall-timeout <ms>',
+    env: 'SSE_REPLAY_STALL_TIMEOUT',
+    description: 'ms a replay waits on a client that takes no bytes before closing it like a slow client',
+    defaultValue: 30000,
+    parse: positiveInt,
+  },
+  {
+    flags: '--drain-time <ms>',
+    env: 'SSE_DRAIN_TIME',
+    description:
+      'on SIGTERM/SIGINT, end the open streams in batches over this many ms, so their reconnects do not land at once (0: all at once)',
+    defaultValue: 0,
+    parse: nonNegativeInt,
   },
   {
     flags: '--workers <n>',

@@ -56,12 +56,15 @@ interface RunserverFlags {
   headersTimeout: number;
   requestTimeout: number;
   history?: number;
+  maxReplays: number;
+  replayStallTimeout: number;
+  drainTime: number;
   workers?: number;
   metrics: boolean;
   debug: boolean;
 }
 
-/** How long SIGTERM may take before the process exits anyway, in ms. */
+/** How long SIGTERM may take after the drain time before the process exits anyway, in ms. */
 const SHUTDOWN_GRACE = 4000;
 
 export function buildCommand(): Command {
@@ -97,7 +100,7 @@ export async function main(argv: string[]): Promise<void> {
   const corsOrigins = corsOriginsOf(flags.corsOrigin);
   const workers = resolveWorkers(flags.workers, Boolean(redisUrl));
   if (typeof workers === 'string') fail(workers, 2);
-  if (workers > 1 && !isWorker()) return runPrimary(workers, logger, fail);
+  if (workers > 1 && !isWorker()) return runPrimary(workers, logger, fail, flags.drainTime);
   try {
     sse = createServer({
       channels: session ?? token,
@@ -126,6 +129,9 @@ export async function main(argv: string[]): Promise<void> {
         presenceChannels: flags.presenceChannels,
         presenceDebounce: flags.presenceDebounce,
         presenceTtl: flags.presenceTtl,
+        maxReplays: flags.maxReplays,
+        replayStallTimeout: flags.replayStallTimeout,
+        drainTime: flags.drainTime,
       },
     });
   } catch (err) {
@@ -144,12 +150,14 @@ export async function main(argv: string[]): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    logger.info(`${signal}: ending streams and closing the broker`);
+    const drain = flags.drainTime > 0 ? ` over ${flags.drainTime} ms` : '';
+    logger.info(`${signal}: ending streams${drain} and closing the broker`);
     session?.close();
+    const grace = flags.drainTime + SHUTDOWN_GRACE;
     setTimeout(() => {
-      logger.warn(`still closing after ${SHUTDOWN_GRACE} ms; exiting anyway`);
+      logger.warn(`still closing after ${grace} ms; exiting anyway`);
       process.exit(0);
-    }, SHUTDOWN_GRACE).unref();
+    }, grace).unref();
     sse.close().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -6,7 +6,7 @@
 import type { BrokerHistory, HistoryLimits } from './broker.js';
 import type { SseEvent } from './event.js';
 import { maxId, parseEventId, type EventIdParts } from './history.js';
-import { IdFloors, isNewer, PagedHistoryRead } from './history-read.js';
+import { IdFloors, isNewer, PagedHistoryRead, type ReadLimiter } from './history-read.js';
 import type { Logger } from './logger.js';
 
 /** What catch-up needs from the hub; not the hub itself. */
@@ -51,7 +51,10 @@ export class CatchUp {
   /** Events delivered from history by catch-ups. */
   eventsCaughtUp = 0;
 
-  constructor(port: CatchUpPort, history: BrokerHistory, limits: HistoryLimits, logger: Logger) {
+  private readonly limiter: ReadLimiter | undefined;
+
+  constructor(port: CatchUpPort, history: BrokerHistory, limits: HistoryLimits, logger: Logger, limiter?: ReadLimiter) {
+    this.limiter = limiter;
     this.port = port;
     this.history = history;
     this.limits = limits;
@@ -144,6 +147,7 @@ export class CatchUp {
       const read = new PagedHistoryRead(() => this.startPoints(), {
         history: this.history,
         limits: this.limits,
+        limiter: this.limiter,
         keepTrying,
         onError: (err) => this.logger.debug('could not catch up from history; retrying', { error: String(err) }),
       });

@@ -84,6 +84,23 @@ function writeDirect(socket: Socket, frame: Buffer): boolean {
 }
 
 /**
+ * Writes a frame no other connection shares (a replay) as the chunk's head,
+ * the frame and its CRLF, under the same cork: copying it into one chunk, as
+ * chunkOf does for a frame shared by many, would only be garbage here.
+ */
+function writeDirectOwn(socket: Socket, frame: Buffer): boolean {
+  if (socket.writableCorked === 0) {
+    socket.cork();
+    if (corked.push(socket) === 1) process.nextTick(uncorkAll);
+  }
+  socket.write(`${frame.length.toString(16)}\r\n`, 'latin1');
+  socket.write(frame);
+  return socket.write(CRLF);
+}
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+
+/**
  * Sends the head of an event stream at once (SPEC §2): 200, the content type,
  * no caching or transforming (compression() honours no-transform), no proxy
  * buffering. Shared by Connection and the doctor's probe, so they never differ.
@@ -175,17 +192,35 @@ export class Connection {
       return false;
     }
     if (this.socket === null || frame.length === 0) this.res.write(frame);
-    else if (!writeDirect(this.socket, frame) && !this.needDrain) {
-      // res.write would have flagged this and emitted 'drain' on res once the
-      // socket drained; whoever paces on res (history replay) still gets it.
-      this.needDrain = true;
-      this.socket.once('drain', () => {
-        this.needDrain = false;
-        this.res.emit('drain');
-      });
-    }
+    else if (!writeDirect(this.socket, frame)) this.awaitDrain(this.socket);
     this.lastWriteTick = this.ticks.tick;
     return true;
+  }
+
+  /** write() for a frame only this connection gets (a replay): never copied into a shared chunk. */
+  writeOwn(frame: Buffer): boolean {
+    if (this.socket === null || frame.length === 0) return this.write(frame);
+    if (this.closeReason !== undefined) return false;
+    if (this.res.writableLength > this.maxBufferedBytes) {
+      this.end('slow');
+      return false;
+    }
+    if (!writeDirectOwn(this.socket, frame)) this.awaitDrain(this.socket);
+    this.lastWriteTick = this.ticks.tick;
+    return true;
+  }
+
+  /**
+   * The socket's buffer is full. res.write would have flagged this and emitted
+   * 'drain' on res once the socket drained; whoever paces on res still gets it.
+   */
+  private awaitDrain(socket: Socket): void {
+    if (this.needDrain) return;
+    this.needDrain = true;
+    socket.once('drain', () => {
+      this.needDrain = false;
+      this.res.emit('drain');
+    });
   }
 
   /** Bytes written but not yet taken by the client (the socket's queue included). */

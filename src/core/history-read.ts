@@ -9,10 +9,41 @@ import { compareIdParts, compareIds, parseEventId, type EventIdParts } from './h
 
 /**
  * Events one history read returns at most, spread over the channels read.
- * At 8 KB per event a page is 512 KB: one Redis call of a few ms at most, and
- * what a paced replay holds on top of its connection's unsent bytes.
+ * At 8 KB per event a page is 128 KB: one short Redis call, and what a paced
+ * replay holds on top of its connection's unsent bytes.
  */
-export const PAGE_EVENTS = 64;
+export const PAGE_EVENTS = 16;
+
+/** History reads one hub has in flight at most (see ReadLimiter). */
+export const READS_IN_FLIGHT = 4;
+
+/**
+ * Lets at most `limit` history reads run at once; the others wait here, in
+ * order. A crowd of resumes then queues in this process, not at the broker,
+ * so a shared Redis keeps answering everyone else (PING, publishes, session
+ * lookups) within a few page reads.
+ */
+export class ReadLimiter {
+  private readonly limit: number;
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  async run<T>(read: () => Promise<T>): Promise<T> {
+    if (this.running < this.limit) this.running++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve)); // a finishing read hands its slot over
+    try {
+      return await read();
+    } finally {
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.running--;
+    }
+  }
+}
 
 /** Backoff between failed reads: 100 ms doubling to 2 s, as a new broker subscription retries. */
 export function readBackoffMs(attempt: number): number {
@@ -99,6 +130,8 @@ export interface HistoryItem {
 export interface PagedReadOptions {
   history: BrokerHistory;
   limits: HistoryLimits;
+  /** Shared by every read of a hub; without it reads are not limited. */
+  limiter?: ReadLimiter;
   /** Asked before every attempt of every page: false gives up. */
   keepTrying: () => boolean;
   onError: (err: unknown) => void;
@@ -210,9 +243,10 @@ export class PagedHistoryRead {
   }
 
   private read(after: () => ReadonlyMap<string, string>): Promise<HistorySnapshot | undefined> {
-    const { history, limits, keepTrying, onError } = this.options;
+    const { history, limits, limiter, keepTrying, onError } = this.options;
+    const readPage = (): Promise<HistorySnapshot> => history.readHistory(after(), limits, { count: this.perChannel });
     return readHistoryWithRetry(
-      () => history.readHistory(after(), limits, { count: this.perChannel }),
+      () => (limiter === undefined ? readPage() : limiter.run(readPage)),
       keepTrying,
       onError,
     );

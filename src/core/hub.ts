@@ -21,6 +21,7 @@ import { toEvent, type SseEvent } from './event.js';
 import { assertChannelName } from './channel.js';
 import { encodeFrame } from './frame.js';
 import { Heartbeat } from './heartbeat.js';
+import { READS_IN_FLIGHT, ReadLimiter } from './history-read.js';
 import { MemoryHistory, parseEventId, type EventIdParts } from './history.js';
 import type { ResolvedHubOptions } from './options.js';
 import { HubPresence, type ChannelSummary, type PresenceOverview } from './presence.js';
@@ -98,6 +99,7 @@ export class Hub {
     if (options.history !== null) {
       const limits = (this.limits = options.history);
       const history = (this.history = hasHistory(broker) ? broker : new MemoryHistory(broker));
+      const limiter = new ReadLimiter(READS_IN_FLIGHT);
       this.replays = new Replays(
         {
           subscribe: (channel) => {
@@ -110,7 +112,7 @@ export class Hub {
           whenCaughtUp: () => (this.catchUp?.queueing === true ? this.catchUp.whenCaughtUp() : undefined),
           closed: () => this.closing !== undefined,
         },
-        { history, limits, logger: options.logger, stallTimeout: options.replayStallTimeout },
+        { history, limits, logger: options.logger, stallTimeout: options.replayStallTimeout, limiter },
       );
       // After a broker outage, read what each channel missed from the shared
       // history; only a shared history can have it.
@@ -126,6 +128,7 @@ export class Hub {
           broker,
           limits,
           options.logger,
+          limiter,
         ));
         broker.onHealthChange((healthy) => (healthy ? catchUp.brokerUp() : catchUp.brokerDown()));
       }

@@ -9,7 +9,7 @@ import type { Connection } from './connection.js';
 import type { SseEvent } from './event.js';
 import { encodeFrame } from './frame.js';
 import { compareIdParts, compareIds, gapEvent, NEWEST_ID, parseEventId, type EventIdParts } from './history.js';
-import { IdFloors, isNewer, PagedHistoryRead } from './history-read.js';
+import { IdFloors, isNewer, PagedHistoryRead, type ReadLimiter } from './history-read.js';
 import type { Logger } from './logger.js';
 
 /** What a replay needs from the hub; not the hub itself. */
@@ -45,6 +45,8 @@ export interface ReplayOptions {
   logger: Logger;
   /** Milliseconds a congested replay may go without the client taking a byte; then it is closed as slow. */
   stallTimeout: number;
+  /** Bounds the history reads in flight, shared with catch-up. */
+  limiter?: ReadLimiter;
 }
 
 export class Replays {
@@ -101,7 +103,7 @@ export class Replays {
    */
   async resume(connection: Connection, lastEventId: string): Promise<void> {
     const { port } = this;
-    const { history, limits, logger } = this.options;
+    const { history, limits, logger, limiter } = this.options;
     const resume: Resume = { connection, queued: [], queuedIds: [] };
     const { channels } = connection;
     this.active++;
@@ -117,6 +119,7 @@ export class Replays {
     const read = new PagedHistoryRead(() => after, {
       history,
       limits,
+      limiter,
       keepTrying: () => connection.open && resume.queued.length <= MAX_QUEUED_EVENTS,
       onError: (err) => logger.debug('could not read history for a resuming client; retrying', { error: String(err) }),
       // Trimmed between two pages (a slow client on a busy channel): said like any other gap.
@@ -159,7 +162,7 @@ export class Replays {
           connection.end('server'); // the broker stayed away, or too much waited behind it
           return;
         }
-        connection.write(encodeFrame(item.event));
+        connection.writeOwn(encodeFrame(item.event));
         newest = item.id;
         this.eventsReplayed++;
       }

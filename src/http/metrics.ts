@@ -71,6 +71,17 @@ export function createMetricsRegistry(hub: Hub, extras: MetricsExtras = {}): Reg
   counter('sse_hub_slow_clients_closed_total', 'Connections closed for holding more than maxBufferedBytes.', () => {
     return hub.stats().slowClientsClosed;
   });
+  gauge('sse_hub_replays_active', 'History replays (resumes with Last-Event-ID) running now.', () => {
+    return hub.stats().replaysActive;
+  });
+  counter('sse_hub_replays_refused_total', 'Resumes turned away (200 + retry) because maxReplays were running.', () => {
+    return hub.stats().replaysRefused;
+  });
+  counter(
+    'sse_hub_replays_stalled_total',
+    'Replays closed because the client took no bytes for replayStallTimeout ms (also counted as slow clients).',
+    () => hub.stats().replaysStalled,
+  );
   counter('sse_hub_bad_payloads_total', 'Broker payloads that were not django_sse arrays, delivered raw.', () => {
     return brokerCounters().badPayloads ?? 0;
   });
