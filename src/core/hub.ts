@@ -180,7 +180,7 @@ export class Hub {
         // A replay holds a page and up to maxBufferedBytes / 2 at the client's
         // pace: past the cap, come back later (a non-200 would end EventSource for good).
         this.counters.replaysRefused++;
-        this.options.logger.info('turned away a resuming SSE client: too many replays running', {
+        this.options.logger.debug('turned away a resuming SSE client: too many replays running', {
           maxReplays: this.options.maxReplays,
         });
         connection.end('server', jitteredRetryMs(this.options.retry));
