@@ -5,6 +5,7 @@
 import { CatchUp, type CatchUpPort } from '../../src/core/catch-up';
 import type { SseEvent } from '../../src/core/event';
 import { parseEventId, type EventIdParts } from '../../src/core/history';
+import { PAGE_EVENTS } from '../../src/core/history-read';
 import { silentLogger } from '../../src/core/logger';
 import { FakeHistory } from '../helpers/fake-history';
 import { waitFor } from '../helpers/wait-for';
@@ -160,4 +161,25 @@ test('whenCaughtUp resolves once the catch-up is done, or when the hub closes', 
   void catchUp.whenCaughtUp().then(closed);
   catchUp.close();
   await waitFor(() => closed.mock.calls.length === 1);
+});
+
+test('a long outage is caught up page by page: every event once, in id order across channels, no read over a page', async () => {
+  const { history, port, catchUp, live } = setup();
+  port.lastReceived = '5-0';
+  catchUp.brokerDown();
+  const expected: string[] = [];
+  for (let i = 0; i < 300; i++) {
+    const channel = i % 5 === 0 ? 'b' : 'a';
+    history.keep(channel, `6-${i}`);
+    expected.push(`${channel}:6-${i}`);
+  }
+  // Live copies that arrived while catching up: the tail of the read, and one newer.
+  expect(live('a', '6-299')).toBe(true);
+  expect(live('a', '6-300')).toBe(true);
+  catchUp.brokerUp();
+  await waitFor(() => !catchUp.queueing);
+  expect(port.delivered).toEqual([...expected, 'a:6-300']);
+  expect(Math.max(...history.returned)).toBeLessThanOrEqual(PAGE_EVENTS);
+  expect(history.reads.length).toBeGreaterThan(300 / PAGE_EVENTS);
+  expect(catchUp.eventsCaughtUp).toBe(300);
 });

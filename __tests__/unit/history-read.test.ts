@@ -1,6 +1,7 @@
 // core/history-read.ts: the backoff of failed reads, the retrying read, and
 // the id floor shared by replay and catch-up.
-import { IdFloors, isNewer, readBackoffMs, readHistoryWithRetry } from '../../src/core/history-read';
+import { IdFloors, isNewer, ReadLimiter, readBackoffMs, readHistoryWithRetry } from '../../src/core/history-read';
+import { waitFor } from '../helpers/wait-for';
 import { parseEventId, type EventIdParts } from '../../src/core/history';
 
 const id = (text: string): EventIdParts => parseEventId(text) as EventIdParts;
@@ -50,4 +51,34 @@ test('IdFloors: each key drops copies at or below its floor until a newer id pas
   floors.pass(id('5-4'));
   expect(floors.drops('x')).toBe(false);
   expect(floors.size).toBe(0);
+});
+
+test('ReadLimiter: at most `limit` reads run at once; the others wait, in order', async () => {
+  const limiter = new ReadLimiter(2);
+  let running = 0;
+  let peak = 0;
+  const started: number[] = [];
+  const gates: (() => void)[] = [];
+  const reads = Array.from({ length: 5 }, (_, i) =>
+    limiter.run(async () => {
+      started.push(i);
+      peak = Math.max(peak, ++running);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      running--;
+      return i;
+    }),
+  );
+  for (let done = 0; done < 5; done++) {
+    await waitFor(() => gates.length > done);
+    gates[done]?.();
+  }
+  expect(await Promise.all(reads)).toEqual([0, 1, 2, 3, 4]);
+  expect(peak).toBe(2);
+  expect(started).toEqual([0, 1, 2, 3, 4]);
+});
+
+test('ReadLimiter: a failed read frees its slot', async () => {
+  const limiter = new ReadLimiter(1);
+  await expect(limiter.run(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
+  await expect(limiter.run(() => Promise.resolve('ok'))).resolves.toBe('ok');
 });
