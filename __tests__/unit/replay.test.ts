@@ -241,6 +241,19 @@ describe('bounded replays', () => {
     expect(Math.max(...history.returned)).toBeLessThanOrEqual(PAGE_EVENTS);
   });
 
+  test('history in one of many channels is still read in full pages, not a share of one', async () => {
+    const { history, replays, open } = setup();
+    const ids = Array.from({ length: 100 }, (_, i) => `6-${i}`);
+    history.keep('a', ...ids);
+    const channels = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+    const { res, connection } = open(channels);
+    await replays.resume(connection, '5-0');
+    expect(written(res)).toEqual(ids);
+    // The first read gives each of the 8 channels 2 events; then 'a' alone gets whole pages.
+    expect(history.reads.length).toBeLessThanOrEqual(2 + Math.ceil(98 / PAGE_EVENTS));
+    expect(Math.max(...history.returned)).toBeLessThanOrEqual(PAGE_EVENTS);
+  });
+
   test('events trimmed between two pages: a gap event for that channel where they were lost, then what is kept', async () => {
     const { history, replays, open } = setup();
     history.keep('a', ...Array.from({ length: 100 }, (_, i) => `6-${i}`));

@@ -157,9 +157,9 @@ interface Cursor {
 
 /**
  * Several channels' history after their ids, merged in id order, read one
- * page at a time: each channel holds at most one page of PAGE_EVENTS divided
- * among the channels, and a channel is read again only once its page is
- * used up, so the merge never passes an event still to come.
+ * page at a time: the channels share one page of PAGE_EVENTS (at least one
+ * event each), and a channel is read again only once its part is used up, so
+ * the merge never passes an event still to come.
  */
 export class PagedHistoryRead {
   private readonly options: PagedReadOptions;
@@ -185,7 +185,7 @@ export class PagedHistoryRead {
       after = this.startAfter();
       this.perChannel = Math.max(1, Math.floor(PAGE_EVENTS / Math.max(1, after.size)));
       return after;
-    });
+    }, undefined);
     if (snapshot === undefined) return undefined;
     this.cursors = [...after].map(([channel, from]) => this.cursor(channel, from, snapshot.channels.get(channel)));
     return snapshot;
@@ -218,7 +218,12 @@ export class PagedHistoryRead {
   }
 
   private async refill(dry: Cursor[]): Promise<boolean> {
-    const snapshot = await this.read(() => new Map(dry.map((c) => [c.channel, c.after])));
+    // Whatever of the page the other channels do not hold goes to these: a
+    // resume whose history sits in one of many channels still reads full pages.
+    let held = 0;
+    for (const cursor of this.cursors) held += cursor.events.length - cursor.next;
+    const count = Math.max(this.perChannel, Math.floor((PAGE_EVENTS - held) / dry.length));
+    const snapshot = await this.read(() => new Map(dry.map((c) => [c.channel, c.after])), count);
     if (snapshot === undefined) return false;
     for (const cursor of dry) {
       const kept = snapshot.channels.get(cursor.channel);
@@ -242,9 +247,16 @@ export class PagedHistoryRead {
     return { channel, after, events, ids, next: 0, more: kept?.more === true && events.length > 0 };
   }
 
-  private read(after: () => ReadonlyMap<string, string>): Promise<HistorySnapshot | undefined> {
+  /** One read with retry; `count` events per channel, or perChannel (set by `after`) when undefined. */
+  private read(
+    after: () => ReadonlyMap<string, string>,
+    count: number | undefined,
+  ): Promise<HistorySnapshot | undefined> {
     const { history, limits, limiter, keepTrying, onError } = this.options;
-    const readPage = (): Promise<HistorySnapshot> => history.readHistory(after(), limits, { count: this.perChannel });
+    const readPage = (): Promise<HistorySnapshot> => {
+      const channels = after();
+      return history.readHistory(channels, limits, { count: count ?? this.perChannel });
+    };
     return readHistoryWithRetry(
       () => (limiter === undefined ? readPage() : limiter.run(readPage)),
       keepTrying,
