@@ -280,6 +280,7 @@ describe('maxReplays', () => {
     expect(Number(retry?.[1])).toBeGreaterThanOrEqual(1000);
     expect(Number(retry?.[1])).toBeLessThan(2000);
     expect(hub.stats()).toMatchObject({ replaysRefused: 1, replaysActive: 1 });
+    expect(hub.refusals.recent()[0]).toMatchObject({ kind: 'cap', detail: expect.stringContaining('maxReplays') });
     expect(open(hub, ['all']).ended).toBe(false);
     // Once the running replay is done, the next resume is served.
     running.writableLength = 0;

@@ -180,6 +180,10 @@ export class Hub {
         // A replay holds a page and up to maxBufferedBytes / 2 at the client's
         // pace: past the cap, come back later (a non-200 would end EventSource for good).
         this.counters.replaysRefused++;
+        this.refusals.record(
+          'cap',
+          `turned away a resume on ${channels.join(',')}: ${this.options.maxReplays} replays (maxReplays) running`,
+        );
         this.options.logger.debug('turned away a resuming SSE client: too many replays running', {
           maxReplays: this.options.maxReplays,
         });
@@ -385,14 +389,27 @@ export class Hub {
     this.presenceState.detached(connection);
     if (connection.closeReason === 'slow') {
       this.counters.slowClientsClosed++;
-      this.refusals.record(
-        'slow-client',
-        `closed a client on ${connection.channels.join(',')}: more than ${this.options.maxBufferedBytes} bytes unsent`,
-      );
-      this.options.logger.info('closed a slow SSE client', {
-        channels: connection.channels,
-        maxBufferedBytes: this.options.maxBufferedBytes,
-      });
+      const channels = connection.channels.join(',');
+      if (this.replays?.wasStalled(connection) === true) {
+        const { replayStallTimeout } = this.options;
+        this.refusals.record(
+          'slow-client',
+          `closed a resume on ${channels}: it took no bytes for ${replayStallTimeout} ms`,
+        );
+        this.options.logger.info('closed a resuming SSE client that took nothing', {
+          channels: connection.channels,
+          replayStallTimeout,
+        });
+      } else {
+        this.refusals.record(
+          'slow-client',
+          `closed a client on ${channels}: more than ${this.options.maxBufferedBytes} bytes unsent`,
+        );
+        this.options.logger.info('closed a slow SSE client', {
+          channels: connection.channels,
+          maxBufferedBytes: this.options.maxBufferedBytes,
+        });
+      }
     }
     for (const channel of connection.channels) {
       const set = this.listeners.get(channel);

@@ -63,6 +63,8 @@ export class Replays {
   replaysStalled = 0;
   /** Replays running now. */
   active = 0;
+  /** Connections a stall ended, so that the hub can say why they were closed. */
+  private readonly stalled = new WeakSet<Connection>();
   private readonly port: ReplayPort;
   private readonly options: ReplayOptions;
   /** Channel → resuming connections queueing its live events. */
@@ -87,6 +89,11 @@ export class Replays {
       resume.queued.push(event);
       resume.queuedIds.push(id);
     }
+  }
+
+  /** True when a replay closed `connection` because its client took nothing for the stall timeout. */
+  wasStalled(connection: Connection): boolean {
+    return this.stalled.has(connection);
   }
 
   /** A connection closed: it drops no more copies. */
@@ -214,10 +221,7 @@ export class Replays {
         progressAt = Date.now();
       } else if (Date.now() - progressAt >= this.options.stallTimeout) {
         this.replaysStalled++;
-        this.options.logger.info('closed a resuming SSE client that took nothing', {
-          channels: connection.channels,
-          stallTimeout: this.options.stallTimeout,
-        });
+        this.stalled.add(connection);
         connection.end('slow');
         return false;
       }
