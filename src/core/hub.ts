@@ -29,6 +29,9 @@ import { RefusalLog, type RefusalKind } from './refusals.js';
 import { Replays } from './replay.js';
 import { jitteredRetryMs } from './retry.js';
 
+/** A refused stream waits at least this long before it comes back, as with every cap (SECURITY.md). */
+const MIN_REFUSAL_RETRY_MS = 1000;
+
 export interface HubStats {
   /** Open SSE connections. */
   connections: number;
@@ -187,7 +190,7 @@ export class Hub {
         this.options.logger.debug('turned away a resuming SSE client: too many replays running', {
           maxReplays: this.options.maxReplays,
         });
-        connection.end('server', jitteredRetryMs(this.options.retry));
+        connection.end('server', jitteredRetryMs(Math.max(MIN_REFUSAL_RETRY_MS, this.options.retry)));
         return connection;
       }
       void this.replays.resume(connection, options.lastEventId);
