@@ -1,6 +1,7 @@
 // sse-runserver --workers (issue 6): N processes share the port, each with its
 // own Redis subscriptions; the memory broker allows one; SIGTERM ends every
-// worker's streams and exits 0 within 5 s; /metrics sums the workers.
+// worker's streams and exits 0 within 5 s; /metrics sums the workers and
+// /healthz answers for all of them.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { RedisServer } from '../helpers/redis-server';
@@ -127,6 +128,113 @@ describeWithTools(['redis-server'], 'sse-runserver --workers with the redis brok
       },
       { timeout: 10_000, what: 'two workers again' },
     );
+  });
+});
+
+/** GET /healthz, or undefined when no answer came within `ms` (a stopped worker holds its requests). */
+function health(url: string, ms = 2500): Promise<{ status: number; body: Record<string, unknown> } | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get(`${url}/healthz`, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) as Record<string, unknown> }));
+    });
+    req.setTimeout(ms, () => {
+      req.destroy();
+      resolve(undefined);
+    });
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+function publish(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json' } });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ channel: 'probe', event: 'message', data: 'x' }));
+  });
+}
+
+/** Every child pid of `pid` (the cluster workers), from /proc. */
+function childPids(pid: number | undefined): number[] {
+  if (pid === undefined) return [];
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describeWithTools(['redis-server'], 'sse-runserver --workers: /healthz answers for the whole server', () => {
+  let redis: RedisServer;
+  let stopped: number | undefined;
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterEach(() => {
+    if (stopped !== undefined) process.kill(stopped, 'SIGCONT');
+    stopped = undefined;
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  test('a worker that cannot answer makes every worker’s /healthz 503; 200 again once it is back', async () => {
+    server = await startRunserver(['--redis', redis.url, '--workers', '2']);
+    const ok = await waitFor(async () => ((await health(server?.url ?? ''))?.status === 200 ? true : undefined), {
+      timeout: 10_000,
+      what: '/healthz 200',
+    });
+    expect(ok).toBe(true);
+    expect((await health(server.url))?.body).toEqual({ ok: true, broker: 'redis', workers: 2 });
+
+    const workers = childPids(server.proc.pid);
+    expect(workers).toHaveLength(2);
+    stopped = workers[0] as number;
+    process.kill(stopped, 'SIGSTOP');
+    // Requests the stopped worker took stay unanswered; every answer, from the
+    // other worker, must be 503 and name the silent one.
+    const answers: { status: number; body: Record<string, unknown> }[] = [];
+    await waitFor(
+      async () => {
+        const answer = await health(server?.url ?? '');
+        if (answer !== undefined) answers.push(answer);
+        return answers.length >= 3;
+      },
+      { timeout: 20_000, what: 'three answers from the running worker' },
+    );
+    for (const answer of answers) {
+      expect(answer.status).toBe(503);
+      expect(String(answer.body.error)).toContain(`worker ${stopped} did not answer`);
+    }
+    process.kill(stopped, 'SIGCONT');
+    stopped = undefined;
+    await waitFor(async () => (await health(server?.url ?? ''))?.status === 200, {
+      timeout: 10_000,
+      what: '/healthz 200 again',
+    });
+  });
+
+  test('after a Redis restart, the first 200 means every worker can publish again', async () => {
+    server = await startRunserver(['--redis', redis.url, '--workers', '2']);
+    await waitFor(async () => (await health(server?.url ?? ''))?.status === 200, { timeout: 10_000, what: '200' });
+    await redis.stop();
+    await waitFor(async () => (await health(server?.url ?? ''))?.status === 503, { timeout: 10_000, what: '503' });
+    await redis.restart();
+    await waitFor(async () => (await health(server?.url ?? ''))?.status === 200, {
+      interval: 5,
+      timeout: 15_000,
+      what: '200 after the restart',
+    });
+    // Cluster hands requests to the workers in turn: 10 publishes reach both.
+    const statuses = [];
+    for (let i = 0; i < 10; i++) statuses.push(await publish(server.url));
+    expect(statuses).toEqual(Array(10).fill(202));
   });
 });
 

@@ -3,11 +3,14 @@
 // broker may have more than one worker (the memory broker would split the
 // subscribers into islands that never see each other's events); the primary
 // prints the one "listening" line once every worker listens, and on SIGTERM
-// it waits for every worker to end its streams before exiting 0.
+// it waits for every worker to end its streams before exiting 0. /metrics and
+// /healthz answer for the whole server: a worker asks the primary, which
+// gathers every listening worker's figures or health over IPC.
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Logger } from '../core/logger.js';
+import type { HealthReport, HealthSource } from '../http/health.js';
 import type { MetricsSource } from '../http/metrics.js';
 
 /** How long the primary waits for its workers after SIGTERM, in ms (workers give up at 4 s). */
@@ -16,6 +19,17 @@ const PRIMARY_GRACE = 4500;
 const LISTENING = 'sse-hub:listening';
 const METRICS_REQUEST = 'sse-hub:metrics-request';
 const METRICS_REPLY = 'sse-hub:metrics-reply';
+const HEALTH_REQUEST = 'sse-hub:health-request';
+const HEALTH_QUERY = 'sse-hub:health-query';
+const HEALTH_STATE = 'sse-hub:health-state';
+const HEALTH_REPLY = 'sse-hub:health-reply';
+
+/**
+ * How long the primary waits for each worker's health, in ms. A worker that
+ * does not answer in time (stopped, stuck in a long loop) counts as down: it
+ * could not serve a publish either.
+ */
+const HEALTH_QUERY_TIMEOUT = 1000;
 
 interface ListeningMessage {
   type: typeof LISTENING;
@@ -32,6 +46,27 @@ interface MetricsReply {
   text?: string;
   error?: string;
 }
+
+interface HealthRequest {
+  type: typeof HEALTH_REQUEST;
+  id: number;
+}
+interface HealthQuery {
+  type: typeof HEALTH_QUERY;
+  id: number;
+}
+interface HealthState {
+  type: typeof HEALTH_STATE;
+  id: number;
+  report: HealthReport;
+}
+interface HealthReply {
+  type: typeof HEALTH_REPLY;
+  id: number;
+  report: HealthReport;
+}
+
+type WorkerMessage = ListeningMessage | MetricsRequest | HealthRequest | HealthState;
 
 /**
  * The number of workers: the flag when given, else one per core with Redis and
@@ -67,11 +102,39 @@ export function runPrimary(
   const alive = new Map<number, Worker>();
   let stopping = false;
   let announced = false;
+  /** Open health queries: query id → the answers still awaited, by worker id. */
+  const healthQueries = new Map<number, (workerId: number, report: HealthReport) => void>();
+  let nextQuery = 0;
+
+  /** Asks every listening worker for its health; the server is ok only if all are. */
+  const aggregateHealth = (): Promise<HealthReport> =>
+    new Promise((resolve) => {
+      const id = nextQuery++;
+      const asked = [...listening].map((workerId) => alive.get(workerId)).filter((w) => w?.isConnected());
+      const answers = new Map<number, HealthReport>();
+      const finish = (): void => {
+        clearTimeout(timer);
+        healthQueries.delete(id);
+        resolve(
+          combineHealth(
+            asked.map((w) => ({ id: w?.id ?? -1, pid: w?.process.pid })),
+            answers,
+          ),
+        );
+      };
+      const timer = setTimeout(finish, HEALTH_QUERY_TIMEOUT);
+      healthQueries.set(id, (workerId, report) => {
+        answers.set(workerId, report);
+        if (answers.size === asked.length) finish();
+      });
+      if (asked.length === 0) finish();
+      for (const worker of asked) worker?.send({ type: HEALTH_QUERY, id } satisfies HealthQuery);
+    });
 
   const fork = (): Worker => {
     const worker = cluster.fork();
     alive.set(worker.id, worker);
-    worker.on('message', (message: ListeningMessage | MetricsRequest) => {
+    worker.on('message', (message: WorkerMessage) => {
       if (message?.type === LISTENING) {
         listening.add(worker.id);
         if (!announced && listening.size === workers) {
@@ -84,6 +147,12 @@ export function runPrimary(
           (err: unknown) =>
             worker.isConnected() && worker.send({ type: METRICS_REPLY, id: message.id, error: String(err) }),
         );
+      } else if (message?.type === HEALTH_REQUEST) {
+        void aggregateHealth().then(
+          (report) => worker.isConnected() && worker.send({ type: HEALTH_REPLY, id: message.id, report }),
+        );
+      } else if (message?.type === HEALTH_STATE) {
+        healthQueries.get(message.id)?.(worker.id, message.report);
       }
     });
     worker.on('exit', (code, signal) => {
@@ -130,6 +199,29 @@ export function runPrimary(
   for (let i = 0; i < workers; i++) fork();
 }
 
+/** The server's health from every asked worker's answer; a silent worker counts as down. */
+export function combineHealth(
+  asked: readonly { id: number; pid: number | undefined }[],
+  answers: ReadonlyMap<number, HealthReport>,
+): HealthReport {
+  const problems: string[] = [];
+  let broker = 'unknown';
+  for (const worker of asked) {
+    const report = answers.get(worker.id);
+    const { pid } = worker;
+    if (report === undefined) problems.push(`worker ${pid} did not answer within ${HEALTH_QUERY_TIMEOUT} ms`);
+    else {
+      broker = report.broker;
+      if (!report.ok) problems.push(`worker ${pid}: ${report.error ?? 'not healthy'}`);
+    }
+  }
+  if (asked.length === 0) problems.push('no worker is listening yet');
+  const workers = answers.size;
+  return problems.length === 0
+    ? { ok: true, broker, workers }
+    : { ok: false, broker, workers, error: problems.join('; ') };
+}
+
 /** In a worker: tells the primary this worker listens on `url`. */
 export function reportListening(url: string, broker: string): void {
   process.send?.({ type: LISTENING, url, broker } satisfies ListeningMessage);
@@ -170,4 +262,34 @@ export function clusterMetricsSource(registry: Registry): MetricsSource {
       });
     },
   };
+}
+
+/**
+ * In a worker: /healthz answers for the whole server. This worker answers the
+ * primary's queries with its own hub's health (`local`, read at query time)
+ * and asks the primary for everyone's when a probe comes in.
+ */
+export function clusterHealthSource(local: () => HealthReport): HealthSource {
+  const pending = new Map<number, (report: HealthReport) => void>();
+  let next = 0;
+  process.on('message', (message: HealthQuery | HealthReply) => {
+    if (message?.type === HEALTH_QUERY) {
+      process.send?.({ type: HEALTH_STATE, id: message.id, report: local() } satisfies HealthState);
+    } else if (message?.type === HEALTH_REPLY) {
+      pending.get(message.id)?.(message.report);
+      pending.delete(message.id);
+    }
+  });
+  return () =>
+    new Promise((resolve) => {
+      const id = next++;
+      // The primary answers within HEALTH_QUERY_TIMEOUT; past twice that it is
+      // gone or stuck, and the server is not healthy.
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        resolve({ ...local(), ok: false, error: 'the cluster primary did not answer the health request' });
+      }, 2 * HEALTH_QUERY_TIMEOUT);
+      pending.set(id, (report) => (clearTimeout(timer), resolve(report)));
+      process.send?.({ type: HEALTH_REQUEST, id } satisfies HealthRequest);
+    });
 }

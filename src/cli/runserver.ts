@@ -12,7 +12,14 @@ import { getUserAt, userChannelPrefix } from '../http/resolvers.js';
 import { normalizeOrigin } from '../http/cors.js';
 import { fromSessionCookie, type SessionCookieResolver } from '../http/session-cookie.js';
 import { fromToken, parsePublicKeys, type TokenResolver } from '../http/token.js';
-import { clusterMetricsSource, isWorker, reportListening, resolveWorkers, runPrimary } from './cluster.js';
+import {
+  clusterHealthSource,
+  clusterMetricsSource,
+  isWorker,
+  reportListening,
+  resolveWorkers,
+  runPrimary,
+} from './cluster.js';
 import { addFlags, RUNSERVER_FLAGS } from './flags.js';
 import { doctor, DoctorUsageError, probeUrlFor } from './doctor.js';
 import { consoleLogger } from './logger.js';
@@ -114,6 +121,7 @@ export async function main(argv: string[]): Promise<void> {
       requestTimeout: flags.requestTimeout,
       logger,
       metrics: flags.metrics && (isWorker() ? clusterMetricsSource : true),
+      health: isWorker() ? clusterHealthSource : undefined,
       hubOptions: {
         broker: redisUrl ? 'redis' : 'memory',
         redisUrl,

@@ -14,7 +14,7 @@ import { clientScripts } from '../express/client-scripts.js';
 import { createAdminHandler, type AdminHandler } from '../http/admin.js';
 import { createChannelsHandler } from '../http/channels.js';
 import { createCors } from '../http/cors.js';
-import { createHealthHandler } from '../http/health.js';
+import { createHealthHandler, hubHealth, type HealthReport, type HealthSource } from '../http/health.js';
 import { PROBE_SEGMENT, sseProbe } from '../http/probe.js';
 import {
   createMetricsHandler,
@@ -75,6 +75,12 @@ export interface ServerOptions {
    * once, is never cut by it. At least headersTimeout. Defaults to 30000.
    */
   requestTimeout?: number;
+  /**
+   * Where /healthz gets its answer, given this process's own health: the
+   * default serves this process's; sse-runserver's workers serve the whole
+   * server's (cli/cluster.ts).
+   */
+  health?: (local: () => HealthReport) => HealthSource;
   logger?: Logger;
 }
 
@@ -104,7 +110,7 @@ export function createServer(options: ServerOptions = {}): SseServer {
   const tokens = isTokenResolver(options.channels) ? options.channels : undefined;
   const publish = createPublishHandler({ hub, token: options.publishToken, tokens: tokens?.verifier });
   const cors = createCors({ origins: options.corsOrigins ?? [] });
-  const health = createHealthHandler(hub);
+  const health = createHealthHandler(options.health ? options.health(() => hubHealth(hub)) : hub);
   const adminToken = options.adminToken ?? options.publishToken;
   const adminAccess = (req: http.IncomingMessage): void =>
     checkAccess(req, adminToken, { action: 'the admin API', flag: '--admin-token' });
