@@ -53,11 +53,11 @@ export default tseslint.config(
   },
   {
     files: ['src/brokers/**/*.ts'],
-    ignores: ['src/brokers/redis.ts'],
+    ignores: ['src/brokers/redis-link.ts'],
     rules: restrict([
       group(
         ['redis', '@redis/*', 'express', 'cookie', 'cookie-*', 'commander', 'jose'],
-        'only brokers/redis.ts may import redis',
+        'only brokers/redis-link.ts may import redis (one Redis, Sentinel, Cluster)',
       ),
       group(['../http/*', '../express/*', '../cli/*'], 'brokers/ must not import http/, express/ or cli/'),
     ]),

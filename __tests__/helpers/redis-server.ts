@@ -1,7 +1,10 @@
 // A private redis-server for one suite: spawned on a free loopback port,
 // awaited with PING (not a sleep), killable and restartable on the same port.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from './ports';
 import { waitFor } from './wait-for';
 
@@ -9,12 +12,17 @@ export class RedisServer {
   readonly port: number;
   private proc: ChildProcess | undefined;
 
-  private constructor(port: number) {
+  /** Extra redis-server arguments (replicaof, requirepass, cluster-enabled …), kept across restarts. */
+  readonly extraArgs: string[];
+  private readonly dir = mkdtempSync(join(tmpdir(), 'sse-redis-'));
+
+  private constructor(port: number, extraArgs: string[]) {
     this.port = port;
+    this.extraArgs = extraArgs;
   }
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  static async start(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()), extraArgs);
     await server.restart();
     return server;
   }
@@ -45,6 +53,10 @@ export class RedisServer {
         'no',
         '--loglevel',
         'warning',
+        // A replica's full sync writes dump.rdb into --dir: keep it out of the repository.
+        '--dir',
+        this.dir,
+        ...this.extraArgs,
       ],
       { stdio: 'ignore' },
     );
@@ -94,7 +106,9 @@ export class RedisServer {
 
   private async ping(): Promise<boolean> {
     try {
-      return (await this.command('PING')).startsWith('+PONG');
+      // With requirepass, NOAUTH still proves the server is up.
+      const reply = await this.command('PING');
+      return reply.startsWith('+PONG') || reply.startsWith('-NOAUTH');
     } catch {
       return false;
     }
@@ -102,7 +116,7 @@ export class RedisServer {
 }
 
 /** True once a RESP reply is whole (enough for the replies the tests read). */
-function isComplete(reply: string): boolean {
+export function isComplete(reply: string): boolean {
   if (!reply.endsWith('\r\n')) return false;
   if (reply[0] !== '*') return true;
   const count = Number(reply.slice(1, reply.indexOf('\r\n')));

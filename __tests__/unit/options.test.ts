@@ -9,6 +9,10 @@ describe('resolveHubOptions', () => {
     expect(resolveHubOptions({}, {})).toEqual({
       broker: 'memory',
       redisUrl: undefined,
+      redisSentinel: undefined,
+      redisCluster: undefined,
+      pubsub: 'classic',
+      redisWaitReplicas: 0,
       channelPrefix: '',
       heartbeat: 15_000,
       heartbeatEvent: false,
@@ -42,6 +46,45 @@ describe('resolveHubOptions', () => {
   test('a redisUrl without broker means redis; an explicit broker wins over the environment', () => {
     expect(resolveHubOptions({ redisUrl: 'redis://x:1' }, {}).broker).toBe('redis');
     expect(resolveHubOptions({ broker: 'memory' }, { REDIS_URL: 'redis://x:1' }).broker).toBe('memory');
+  });
+
+  test('a Sentinel or a Cluster selects redis, from options or the environment', () => {
+    const sentinel = { name: 'mymaster', sentinels: ['127.0.0.1:26379'] };
+    expect(resolveHubOptions({ redisSentinel: sentinel }, {})).toMatchObject({
+      broker: 'redis',
+      redisSentinel: sentinel,
+    });
+    expect(
+      resolveHubOptions(
+        {},
+        {
+          SSE_REDIS_SENTINEL: 'a:1, b:2',
+          SSE_REDIS_SENTINEL_NAME: 'm',
+          SSE_REDIS_PASSWORD: 'p',
+          SSE_REDIS_SENTINEL_PASSWORD: 's',
+        },
+      ).redisSentinel,
+    ).toMatchObject({ name: 'm', sentinels: ['a:1', 'b:2'], password: 'p', sentinelPassword: 's' });
+    expect(
+      resolveHubOptions({}, { SSE_REDIS_CLUSTER: 'redis://a:1,redis://b:2', SSE_PUBSUB: 'sharded' }),
+    ).toMatchObject({ broker: 'redis', redisCluster: { nodes: ['redis://a:1', 'redis://b:2'] }, pubsub: 'sharded' });
+    // An explicit sentinel is not mixed with a REDIS_URL left in the environment.
+    expect(resolveHubOptions({ redisSentinel: sentinel }, { REDIS_URL: 'redis://x:1' }).redisUrl).toBeUndefined();
+  });
+
+  test('HA options are checked when the hub is created, naming what to fix', () => {
+    const bad =
+      (options: object, env: NodeJS.ProcessEnv = {}) =>
+      () =>
+        resolveHubOptions(options, env);
+    expect(bad({ redisSentinel: { name: '', sentinels: ['a:1'] } })).toThrow(/redisSentinel.name/);
+    expect(bad({ redisSentinel: { name: 'm', sentinels: [] } })).toThrow(/at least one sentinel/);
+    expect(bad({ redisSentinel: { name: 'm', sentinels: ['nohostport'] } })).toThrow(/host:port/);
+    expect(bad({ redisCluster: { nodes: ['http://a:1'] } })).toThrow(/redis:\/\//);
+    expect(bad({ redisUrl: 'redis://a:1', redisCluster: { nodes: ['redis://b:1'] } })).toThrow(/only one of/);
+    expect(bad({ redisUrl: 'redis://a:1', pubsub: 'sharded' })).toThrow(/needs redisCluster/);
+    expect(bad({ redisUrl: 'redis://a:1', redisWaitReplicas: -1 })).toThrow(/redisWaitReplicas/);
+    expect(bad({}, { SSE_REDIS_SENTINEL: 'a:1' })).toThrow(OptionError);
   });
 
   test('a Broker instance is accepted', () => {

@@ -8,8 +8,13 @@ export function createBroker(options: ResolvedHubOptions): Broker {
   if (typeof options.broker === 'object') return options.broker;
   if (options.broker === 'redis') {
     return new RedisBroker({
-      url: options.redisUrl as string,
+      url: options.redisUrl,
+      sentinel: options.redisSentinel,
+      cluster: options.redisCluster && { ...options.redisCluster, pubsub: options.pubsub },
       channelPrefix: options.channelPrefix,
+      waitReplicas: options.redisWaitReplicas,
+      // Leaves the hub's own sendTimeout the last word, with the clearer message first.
+      waitTimeout: Math.max(1, Math.floor(options.sendTimeout * 0.9)),
       logger: options.logger,
       presenceTtl: options.presenceTtl * 1000,
     });

@@ -4,20 +4,42 @@
 // the delivery order. Ids come from the Redis server clock (`TIME`), so they
 // keep growing across processes and after Redis restarts empty.
 // Used by RedisBroker and by `sse-send --history`; needs only a way to send commands.
+// On a Redis Cluster every key of a channel carries the channel as its hash
+// tag (`{channel}`), so each script touches one slot; ids then come from the
+// clock of the channel's own shard (docs/deployment.md#ids-across-shards).
 import { createHash } from 'node:crypto';
 import type { ChannelHistory, HistoryLimits, HistoryPage, HistorySnapshot } from '../core/broker.js';
 import type { SseEvent } from '../core/event.js';
-import { historyHorizon } from '../core/history.js';
+import { compareIds, historyHorizon } from '../core/history.js';
 import { decodePayload } from './redis-wire.js';
 
-/** Sends one raw command (node-redis `client.sendCommand`). */
-export type RunCommand = (args: string[]) => Promise<unknown>;
+/** Sends one raw command (node-redis `client.sendCommand`); `key` routes it on a cluster. */
+export type RunCommand = (args: string[], key?: string) => Promise<unknown>;
 
-/** The Redis keys history uses, all under the channel prefix. */
-export function historyKeys(prefix: string): { lastId: string; start: string; stream: (channel: string) => string } {
+export interface HistoryKeys {
+  /** The id counter that `channel`'s ids come from. */
+  lastId: (channel: string) => string;
+  /** Where the history that `channel`'s counter serves begins. */
+  start: (channel: string) => string;
+  stream: (channel: string) => string;
+}
+
+/**
+ * The Redis keys history uses, all under the channel prefix. One Redis: one
+ * counter for every channel (ids ordered across channels). Cluster
+ * (`perSlot`): a counter per channel, hash-tagged with it like its stream.
+ */
+export function historyKeys(prefix: string, perSlot = false): HistoryKeys {
+  if (perSlot) {
+    return {
+      lastId: (channel) => `${prefix}sse-hub:last-id:{${channel}}`,
+      start: (channel) => `${prefix}sse-hub:history-start:{${channel}}`,
+      stream: (channel) => `${prefix}sse-hub:history:{${channel}}`,
+    };
+  }
   return {
-    lastId: `${prefix}sse-hub:last-id`,
-    start: `${prefix}sse-hub:history-start`,
+    lastId: () => `${prefix}sse-hub:last-id`,
+    start: () => `${prefix}sse-hub:history-start`,
     stream: (channel) => `${prefix}sse-hub:history:${channel}`,
   };
 }
@@ -113,11 +135,13 @@ export async function runScript(
   args: string[],
 ): Promise<unknown> {
   const tail = [String(keys.length), ...keys, ...args];
+  // Routed by the last key: the channel's stream (same slot as its counter on a cluster).
+  const route = keys[keys.length - 1];
   try {
-    return await run(['EVALSHA', sha, ...tail]);
+    return await run(['EVALSHA', sha, ...tail], route);
   } catch (err) {
     if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-    return run(['EVAL', script, ...tail]);
+    return run(['EVAL', script, ...tail], route);
   }
 }
 
@@ -133,13 +157,14 @@ export async function publishWithHistory(
   channel: string,
   event: SseEvent,
   limits: HistoryLimits,
+  perSlot = false,
 ): Promise<string> {
-  const keys = historyKeys(prefix);
+  const keys = historyKeys(prefix, perSlot);
   const id = await runScript(
     run,
     PUBLISH_SCRIPT,
     PUBLISH_SHA,
-    [keys.lastId, keys.start, keys.stream(channel)],
+    [keys.lastId(channel), keys.start(channel), keys.stream(channel)],
     [prefix + channel, payloadHead(event), String(limits.size), String(limits.ttl)],
   );
   return String(id);
@@ -148,23 +173,41 @@ export async function publishWithHistory(
 type StreamEntry = [id: string, fields: string[]];
 type ChannelReply = [maxDeleted: string, oldest: string, entries: StreamEntry[]];
 
-/** Reads every channel's kept events after its id (one page of them, with `page`), in one script (one instant). */
+/**
+ * Reads every channel's kept events after its id, in one script (one
+ * instant). On a cluster (`perSlot`), one script per channel, each on its own
+ * slot; `lastId` is then the greatest of their counters.
+ */
 export async function readHistory(
   run: RunCommand,
   prefix: string,
   after: ReadonlyMap<string, string>,
   limits: HistoryLimits,
-  page?: HistoryPage,
+  perSlot = false,
 ): Promise<HistorySnapshot> {
-  const count = page === undefined ? 0 : Math.max(1, Math.floor(page.count));
-  const keys = historyKeys(prefix);
+  if (perSlot && after.size > 1) {
+    const parts = await Promise.all(
+      [...after].map(([channel, id]) => readHistory(run, prefix, new Map([[channel, id]]), limits, true)),
+    );
+    const channels = new Map<string, ChannelHistory>();
+    let lastId = '0-0';
+    for (const part of parts) {
+      for (const [channel, kept] of part.channels) channels.set(channel, kept);
+      lastId = compareIds(part.lastId, lastId) > 0 ? part.lastId : lastId;
+    }
+    return { channels, lastId };
+  }
+  const keys = historyKeys(prefix, perSlot);
   const channels = [...after.keys()];
+  // With no channel on a cluster there is no slot to ask: the oldest id stands in.
+  if (perSlot && channels.length === 0) return { channels: new Map(), lastId: '0-0' };
+  const first = channels[0] ?? '';
   const reply = (await runScript(
     run,
     READ_SCRIPT,
     READ_SHA,
-    [keys.lastId, keys.start, ...channels.map(keys.stream)],
-    [String(count), ...channels.map((channel) => after.get(channel) as string)],
+    [keys.lastId(first), keys.start(first), ...channels.map(keys.stream)],
+    channels.map((channel) => after.get(channel) as string),
   )) as [string, string, string, ...ChannelReply[]];
   const [start, now, lastId] = reply;
   const result = new Map<string, ChannelHistory>();

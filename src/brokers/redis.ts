@@ -1,8 +1,8 @@
 // RedisBroker: Redis pub/sub through node-redis, on the channel's own name
-// (plus an optional prefix), in django_sse's wire format. One publishing
-// client and one duplicate() for SUBSCRIBE; node-redis re-subscribes after a
-// reconnect, and health follows the subscribing connection itself (SPEC §4).
-import { createClient } from 'redis';
+// (plus an optional prefix), in django_sse's wire format — on one Redis, a
+// Sentinel-managed master or a Redis Cluster (brokers/redis-link.ts). node-redis
+// re-subscribes after a reconnect or a failover, and health follows both the
+// command and the subscription connections (SPEC §4).
 import type {
   Broker,
   BrokerHealth,
@@ -19,15 +19,37 @@ import type {
 import { BrokerUnavailableError } from '../core/errors.js';
 import type { SseEvent } from '../core/event.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { historyKeys, publishWithHistory, readHistory, type RunCommand } from './redis-history.js';
+import { publishWithHistory, readHistory, historyKeys, type RunCommand } from './redis-history.js';
+import {
+  createRedisLink,
+  type PubSubListener,
+  type RedisClusterConfig,
+  type RedisLink,
+  type RedisSentinelConfig,
+  type RedisTopology,
+} from './redis-link.js';
 import { RedisPresence } from './redis-presence.js';
 import { decodePayload, encodePayload } from './redis-wire.js';
 
+export type { RedisClusterConfig, RedisSentinelConfig } from './redis-link.js';
+
 export interface RedisBrokerOptions {
-  /** node-redis URL, e.g. `redis://127.0.0.1:6379`. */
-  url: string;
+  /** node-redis URL of one Redis, e.g. `redis://127.0.0.1:6379`. Give exactly one of url, sentinel, cluster. */
+  url?: string;
+  /** A Sentinel-managed master (node-redis createSentinel). */
+  sentinel?: RedisSentinelConfig;
+  /** A Redis Cluster (node-redis createCluster). */
+  cluster?: RedisClusterConfig;
   /** Prepended to every Redis channel name. Defaults to `''`. */
   channelPrefix?: string;
+  /**
+   * With history: after each write, `WAIT` until this many replicas have it
+   * (within what is left of the send timeout), so a failover cannot lose an
+   * event whose publish resolved. Defaults to 0 (no WAIT).
+   */
+  waitReplicas?: number;
+  /** Longest a publish with waitReplicas may wait for the replicas, in ms. Defaults to 5000. */
+  waitTimeout?: number;
   /** Defaults to silent. */
   logger?: Logger;
   /** Longest wait between reconnect attempts, in ms. Defaults to 2000. */
@@ -39,30 +61,58 @@ export interface RedisBrokerOptions {
   presenceTtl?: number;
 }
 
-export type RedisClient = ReturnType<typeof createClient>;
+/** After a WAIT came back short, how long writes are refused at once before the next try, in ms. */
+const REPLICA_RETRY = 1000;
+
+interface QueuedWrite {
+  channel: string;
+  event: SseEvent;
+  limits: HistoryLimits;
+  /** When the caller gives up (ms epoch): a write still queued then is never sent. */
+  deadline: number;
+  resolve: (id: string) => void;
+  reject: (err: Error) => void;
+}
 
 export interface RedisBrokerCounters {
   /** Payloads that were not django_sse arrays and were delivered raw. */
   badPayloads: number;
   /** Times the subscribing connection came back after a loss. */
   reconnects: number;
+  /** Publishes refused because fewer than waitReplicas replicas acknowledged the write in time. */
+  replicaWaitsFailed: number;
+}
+
+/** The read-only key access session mode needs (fits SessionKeyReader), on any topology. */
+export interface RedisKeyReader {
+  readonly isReady: boolean;
+  mGet(keys: string[]): Promise<readonly unknown[]>;
 }
 
 export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerPresence, HistoryLength {
   readonly name = 'redis';
-  readonly counters: RedisBrokerCounters = { badPayloads: 0, reconnects: 0 };
-  /** The publishing connection; also usable for commands (history, sessions). */
-  readonly client: RedisClient;
-  private readonly subscriber: RedisClient;
+  readonly counters: RedisBrokerCounters = { badPayloads: 0, reconnects: 0, replicaWaitsFailed: 0 };
+  /** Reads keys on the broker's own connection(s): session mode uses it, with no second connection. */
+  readonly store: RedisKeyReader;
+  /** single, sentinel or cluster. */
+  readonly topology: RedisTopology['kind'];
+  private readonly link: RedisLink;
   private readonly prefix: string;
   private readonly logger: Logger;
+  private readonly waitReplicas: number;
+  private readonly waitTimeout: number;
   private readonly healthListeners = new Set<(healthy: boolean) => void>();
   private healthy = false;
   private everReady = false;
   private closed = false;
   private readonly run: RunCommand;
   /** Channel → the node-redis listener of its subscription (see unsubscribe). */
-  private readonly onMessage = new Map<string, (message: string) => void>();
+  private readonly onMessage = new Map<string, PubSubListener>();
+  /** waitReplicas: writes waiting for their round, by route (see durably). */
+  private readonly waitQueues = new Map<string, QueuedWrite[]>();
+  /** Until when writes are refused at once because the last WAIT came back short (ms epoch). */
+  private replicasShortUntil = 0;
+  private lastAcked = 0;
   /** Channel → its last SUBSCRIBE/UNSUBSCRIBE, which the next one waits for (see serially). */
   private readonly channelOps = new Map<string, Promise<void>>();
   private readonly presenceTtl: number;
@@ -71,45 +121,41 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
   constructor(options: RedisBrokerOptions) {
     this.prefix = options.channelPrefix ?? '';
     this.logger = options.logger ?? silentLogger;
-    const maxDelay = options.maxReconnectDelay ?? 2000;
     this.presenceTtl = options.presenceTtl ?? 15_000;
-    this.client = createClient({
-      url: options.url,
-      // A command must fail at once while Redis is away, never wait in the
-      // offline queue to be sent after the caller was told it failed.
-      disableOfflineQueue: true,
-      socket: {
-        connectTimeout: 5000,
-        // Exponential backoff with jitter, capped, forever: the hub must come
-        // back by itself when Redis does (SPEC §7 "Broker faults").
-        reconnectStrategy: (retries) =>
-          Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) + Math.floor(Math.random() * 50),
+    this.waitReplicas = options.waitReplicas ?? 0;
+    this.waitTimeout = options.waitTimeout ?? 5000;
+    const given = [options.url, options.sentinel, options.cluster].filter((o) => o !== undefined).length;
+    if (given !== 1) throw new TypeError('RedisBroker needs exactly one of url, sentinel or cluster');
+    const topology: RedisTopology =
+      options.url !== undefined
+        ? { kind: 'single', url: options.url }
+        : options.sentinel !== undefined
+          ? { kind: 'sentinel', sentinel: options.sentinel }
+          : { kind: 'cluster', cluster: options.cluster as RedisClusterConfig };
+    this.topology = topology.kind;
+    this.link = createRedisLink(topology, {
+      logger: this.logger,
+      maxReconnectDelay: options.maxReconnectDelay ?? 2000,
+    });
+    const link = this.link;
+    // On a cluster, a script is routed by its first key (the channel's stream,
+    // hash-tagged with the channel: brokers/redis-history.ts).
+    this.run = (args, key) => link.run(args, key);
+    this.store = {
+      get isReady() {
+        return link.commandsReady;
       },
-    });
-    // The subscriber keeps the offline queue: a SUBSCRIBE made while Redis is
-    // down is sent once it is back (SPEC §2: such a stream starts receiving then).
-    this.subscriber = this.client.duplicate({ disableOfflineQueue: false });
-    this.run = (args) => this.client.sendCommand(args);
-    // Without 'error' listeners node-redis errors would kill the process.
-    this.client.on('error', (err: unknown) => this.logger.debug('redis publisher error', { error: String(err) }));
-    this.subscriber.on('error', (err: unknown) => this.logger.debug('redis subscriber error', { error: String(err) }));
-    this.subscriber.on('ready', () => {
-      if (this.everReady) this.counters.reconnects++;
-      this.everReady = true;
-    });
-    // Health is both connections being ready (see isHealthy); re-read it on
-    // every state change of either, so listeners hear each transition once.
-    for (const client of [this.client, this.subscriber]) {
-      for (const event of ['ready', 'end', 'reconnecting', 'error'] as const)
-        client.on(event, () => this.updateHealth());
-    }
-    const connect = (client: RedisClient, role: string): void => {
-      client
-        .connect()
-        .catch((err: unknown) => this.logger.warn(`redis ${role} could not connect`, { error: String(err) }));
+      mGet: (keys) => link.mGet(keys),
     };
-    connect(this.client, 'publisher');
-    connect(this.subscriber, 'subscriber');
+    // Health is commands and subscription both up (see isHealthy); re-read it
+    // on every state change, so listeners hear each transition once.
+    link.onChange((event) => {
+      if (event === 'subscriber-ready') {
+        if (this.everReady) this.counters.reconnects++;
+        this.everReady = true;
+      }
+      this.updateHealth();
+    });
   }
 
   /**
@@ -125,10 +171,10 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
     return () => this.healthListeners.delete(listener);
   }
 
-  /** Resolves once both connections are ready (for tests and start-up checks). */
+  /** Resolves once commands and the subscription are up (for tests and start-up checks). */
   async ready(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!(this.client.isReady && this.subscriber.isReady)) {
+    while (!this.link.ready) {
       if (this.closed) throw new BrokerUnavailableError(this.name, 'the redis broker is closed');
       if (Date.now() > deadline) {
         throw new BrokerUnavailableError(this.name, `the redis broker could not connect within ${timeoutMs} ms`);
@@ -140,7 +186,7 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
   async publish(channel: string, event: SseEvent): Promise<void> {
     this.assertConnected();
     try {
-      await this.client.publish(this.prefix + channel, encodePayload(event));
+      await this.link.publish(this.prefix + channel, encodePayload(event));
     } catch (err) {
       throw this.refused(err);
     }
@@ -149,21 +195,101 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
   /** History capability: id + XADD + PUBLISH in one Lua script (brokers/redis-history.ts). */
   async publishWithHistory(channel: string, event: SseEvent, limits: HistoryLimits): Promise<string> {
     this.assertConnected();
+    if (this.waitReplicas > 0) return this.durably(channel, event, limits);
     try {
-      return await publishWithHistory(this.run, this.prefix, channel, event, limits);
+      return await publishWithHistory(this.run, this.prefix, channel, event, limits, this.perSlot);
     } catch (err) {
       throw this.refused(err);
     }
   }
 
-  async readHistory(
-    after: ReadonlyMap<string, string>,
-    limits: HistoryLimits,
-    page?: HistoryPage,
-  ): Promise<HistorySnapshot> {
+  private get perSlot(): boolean {
+    return this.topology === 'cluster';
+  }
+
+  /**
+   * waitReplicas: writes wait in a queue here (never in node-redis's, where a
+   * write whose caller gave up would still run); each round sends every
+   * queued write, then ONE `WAIT n timeout` on the same connection — WAIT
+   * counts that connection's writes and blocks it, so rounds never overlap
+   * (group commit: one replication round trip per round, not per event).
+   * On a cluster each channel's slot has its own queue.
+   */
+  private durably(channel: string, event: SseEvent, limits: HistoryLimits): Promise<string> {
+    const route = this.perSlot ? channel : '';
+    return new Promise((resolve, reject) => {
+      let queue = this.waitQueues.get(route);
+      if (queue === undefined) this.waitQueues.set(route, (queue = []));
+      queue.push({ channel, event, limits, deadline: Date.now() + this.waitTimeout, resolve, reject });
+      if (queue.length === 1) void this.waitRound(route);
+    });
+  }
+
+  private async waitRound(route: string): Promise<void> {
+    const queue = this.waitQueues.get(route);
+    if (queue === undefined || queue.length === 0) return;
+    const now = Date.now();
+    const round = queue.slice();
+    const due: typeof round = [];
+    for (const write of round) {
+      if (write.deadline <= now) {
+        write.reject(
+          new BrokerUnavailableError(
+            this.name,
+            'the redis broker was still waiting for replicas on earlier events; this one was not sent',
+          ),
+        );
+      } else if (now < this.replicasShortUntil) {
+        // The last round lacked replicas: refuse at once for a moment instead
+        // of blocking every caller for the whole timeout.
+        write.reject(this.tooFewReplicas(write.channel, this.lastAcked));
+      } else due.push(write);
+    }
+    try {
+      if (due.length === 0) return;
+      const ids = await Promise.allSettled(
+        due.map((w) => publishWithHistory(this.run, this.prefix, w.channel, w.event, w.limits, this.perSlot)),
+      );
+      const timeout = Math.max(1, Math.min(...due.map((w) => w.deadline)) - Date.now());
+      const key = historyKeys(this.prefix, this.perSlot).stream((due[0] as { channel: string }).channel);
+      let acked = -1;
+      let waitError: unknown;
+      try {
+        acked = Number(await this.run(['WAIT', String(this.waitReplicas), String(timeout)], key));
+      } catch (err) {
+        waitError = err;
+      }
+      if (acked >= 0 && acked < this.waitReplicas) {
+        this.lastAcked = acked;
+        this.replicasShortUntil = Date.now() + REPLICA_RETRY;
+      }
+      due.forEach((write, i) => {
+        const outcome = ids[i] as PromiseSettledResult<string>;
+        if (outcome.status === 'rejected') write.reject(this.refused(outcome.reason));
+        else if (waitError !== undefined) write.reject(this.refused(waitError));
+        else if (acked < this.waitReplicas) {
+          this.counters.replicaWaitsFailed++;
+          write.reject(this.tooFewReplicas(write.channel, acked));
+        } else write.resolve(outcome.value);
+      });
+    } finally {
+      queue.splice(0, round.length);
+      if (queue.length > 0) void this.waitRound(route);
+      else this.waitQueues.delete(route);
+    }
+  }
+
+  private tooFewReplicas(channel: string, acked: number): BrokerUnavailableError {
+    return new BrokerUnavailableError(
+      this.name,
+      `only ${acked} of ${this.waitReplicas} replicas acknowledged the last writes (redisWaitReplicas): the event on channel "${channel}" may not survive a failover`,
+    );
+  }
+
+  async readHistory(after: ReadonlyMap<string, string>, limits: HistoryLimits): Promise<HistorySnapshot> {
     this.assertConnected();
     try {
-      return await readHistory(this.run, this.prefix, after, limits, page);
+      return await readHistory(this.run, this.prefix, after, limits, this.perSlot);
     } catch (err) {
       throw new BrokerUnavailableError(this.name, `could not read history from redis: ${(err as Error).message}`, {
         cause: err,
@@ -174,8 +300,10 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
   /** History length capability: XLEN of each channel's stream, pipelined. */
   async historyLength(channels: readonly string[]): Promise<number[]> {
     this.assertConnected();
-    const keys = historyKeys(this.prefix);
-    const lengths = await Promise.all(channels.map((channel) => this.run(['XLEN', keys.stream(channel)])));
+    const keys = historyKeys(this.prefix, this.topology === 'cluster');
+    const lengths = await Promise.all(
+      channels.map((channel) => this.run(['XLEN', keys.stream(channel)], keys.stream(channel))),
+    );
     return lengths.map(Number);
   }
 
@@ -186,7 +314,7 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
       prefix: this.prefix,
       ttl: this.presenceTtl,
       logger: this.logger,
-      ready: () => !this.closed && this.client.isReady,
+      ready: () => !this.closed && this.link.commandsReady,
     });
     this.presences.add(presence);
     return {
@@ -208,7 +336,7 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
   // sendEvent rejects at once while Redis is down (SPEC §7).
   private assertConnected(): void {
     if (this.closed) throw new BrokerUnavailableError(this.name, 'the redis broker is closed');
-    if (!this.client.isReady) {
+    if (!this.link.commandsReady) {
       throw new BrokerUnavailableError(this.name, 'the redis broker is not connected; the event was not sent');
     }
   }
@@ -232,14 +360,14 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
       listener(event);
     };
     this.onMessage.set(channel, onMessage);
-    return this.serially(channel, () => this.subscriber.subscribe(this.prefix + channel, onMessage));
+    return this.serially(channel, () => this.link.subscribe(this.prefix + channel, onMessage));
   }
 
   unsubscribe(channel: string): Promise<void> {
     const onMessage = this.onMessage.get(channel);
     this.onMessage.delete(channel);
     if (onMessage === undefined) return Promise.resolve();
-    return this.serially(channel, () => this.subscriber.unsubscribe(this.prefix + channel, onMessage));
+    return this.serially(channel, () => this.link.unsubscribe(this.prefix + channel, onMessage));
   }
 
   /**
@@ -267,22 +395,13 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
     await Promise.all([...this.presences].map((presence) => presence.withdrawn));
     this.closed = true;
     this.updateHealth();
-    await Promise.all([closeClient(this.client), closeClient(this.subscriber)]);
+    await this.link.close();
   }
 
   private updateHealth(): void {
-    const healthy = !this.closed && this.subscriber.isReady && this.client.isReady;
+    const healthy = !this.closed && this.link.ready;
     if (healthy === this.healthy) return;
     this.healthy = healthy;
     for (const listener of this.healthListeners) listener(healthy);
-  }
-}
-
-async function closeClient(client: RedisClient): Promise<void> {
-  if (!client.isOpen) return;
-  try {
-    await (client.isReady ? client.close() : client.destroy());
-  } catch {
-    client.destroy();
   }
 }

@@ -74,6 +74,79 @@ export function redisUrl(value: string): string {
   return value;
 }
 
+/** A comma list of host:port (sentinels). */
+export function hostPortList(value: string, previous: unknown): string[] {
+  const items = list(value, previous);
+  for (const item of items) {
+    if (!/^\[?[^\]\s]+?\]?:\d{1,5}$/.test(item)) throw new InvalidArgumentError(`expected host:port, got "${item}"`);
+  }
+  return items;
+}
+
+/** A comma list of redis:// URLs (cluster seed nodes). */
+export function redisUrlList(value: string, previous: unknown): string[] {
+  const items = list(value, previous);
+  for (const item of items) redisUrl(item);
+  return items;
+}
+
+/** Flags that pick and reach a highly available Redis; sse-runserver and sse-send share them. */
+export const REDIS_HA_FLAGS: FlagSpec[] = [
+  {
+    flags: '--redis-sentinel <host:port,...>',
+    env: 'SSE_REDIS_SENTINEL',
+    description:
+      'use the master that these Redis Sentinels manage, following failovers (instead of --redis); needs --redis-sentinel-name',
+    parse: hostPortList,
+  },
+  {
+    flags: '--redis-sentinel-name <name>',
+    env: 'SSE_REDIS_SENTINEL_NAME',
+    description: "the master's name in the sentinels' configuration (sentinel monitor <name> ...)",
+  },
+  {
+    flags: '--redis-cluster <url,...>',
+    env: 'SSE_REDIS_CLUSTER',
+    description: 'use this Redis Cluster (seed node URLs; one reachable node is enough) instead of --redis',
+    parse: redisUrlList,
+  },
+  {
+    flags: '--pubsub <mode>',
+    env: 'SSE_PUBSUB',
+    description:
+      'pub/sub on a Redis Cluster: classic (a plain PUBLISH on any node reaches everyone) or sharded (SPUBLISH: each message stays in its shard; plain-PUBLISH publishers are not heard)',
+    defaultValue: 'classic',
+    choices: ['classic', 'sharded'],
+  },
+  {
+    flags: '--redis-username <user>',
+    env: 'SSE_REDIS_USERNAME',
+    description: 'ACL user of the Sentinel-managed or cluster nodes (with --redis, put it in the URL)',
+  },
+  {
+    flags: '--redis-password <password>',
+    env: 'SSE_REDIS_PASSWORD',
+    description:
+      'password of the Sentinel-managed or cluster nodes (prefer the environment variable: flags show in ps)',
+  },
+  {
+    flags: '--redis-sentinel-username <user>',
+    env: 'SSE_REDIS_SENTINEL_USERNAME',
+    description: 'ACL user of the sentinels themselves',
+  },
+  {
+    flags: '--redis-sentinel-password <password>',
+    env: 'SSE_REDIS_SENTINEL_PASSWORD',
+    description: 'password of the sentinels themselves (their own requirepass)',
+  },
+  {
+    flags: '--redis-tls',
+    env: 'SSE_REDIS_TLS',
+    description: 'TLS to the sentinels and the nodes they name (a cluster takes rediss:// URLs instead)',
+    defaultValue: false,
+  },
+];
+
 export const RUNSERVER_FLAGS: FlagSpec[] = [
   { flags: '--address <host>', env: 'SSE_ADDRESS', description: 'address to listen on', defaultValue: '127.0.0.1' },
   {
@@ -89,6 +162,14 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     env: 'REDIS_URL',
     description: 'Redis URL for the redis broker (also SSE_REDIS_URL); without it, the in-memory broker',
     parse: redisUrl,
+  },
+  ...REDIS_HA_FLAGS,
+  {
+    flags: '--redis-wait-replicas <n>',
+    env: 'SSE_REDIS_WAIT_REPLICAS',
+    description:
+      'with --history: after each write, WAIT until n replicas have it (within the send timeout), so a failover cannot lose an acknowledged event; costs a replication round trip per event',
+    parse: positiveInt,
   },
   {
     flags: '--channel-prefix <prefix>',

@@ -23,13 +23,14 @@ import {
 import { addFlags, RUNSERVER_FLAGS } from './flags.js';
 import { doctor, DoctorUsageError, probeUrlFor } from './doctor.js';
 import { consoleLogger } from './logger.js';
+import { redisTarget, type RedisTarget, type RedisTargetFlags } from './redis-target.js';
 import { createServer, type SseServer } from './server.js';
 
-interface RunserverFlags {
+interface RunserverFlags extends RedisTargetFlags {
   address: string;
   port: number;
   path: string;
-  redis?: string;
+  redisWaitReplicas?: number;
   channelPrefix: string;
   channels: 'query' | 'session' | 'token';
   tokenSecret?: string[];
@@ -96,16 +97,20 @@ export async function main(argv: string[]): Promise<void> {
   }
   const flags = command.opts<RunserverFlags>();
   if (flags.doctor !== undefined) return runDoctor(flags.doctor);
-  const redisUrl = flags.redis ?? process.env.SSE_REDIS_URL;
+  const target = redisTarget(flags);
+  if (typeof target === 'string') fail(target, 2);
+  if (flags.redisWaitReplicas !== undefined && (flags.history === undefined || target === undefined)) {
+    fail('--redis-wait-replicas needs --history and a Redis: it makes kept events survive a failover', 2);
+  }
   if (flags.static !== undefined && !isDirectory(flags.static)) fail(`--static ${flags.static} is not a folder`, 2);
   const logger = consoleLogger(flags.debug);
   let sse: SseServer | undefined;
   // Checked before any worker starts, so a bad session flag exits 2 here.
   // The session store is the redis broker's own client: no second connection.
-  const session = sessionMode(flags, redisUrl, logger, () => sse?.hub);
+  const session = sessionMode(flags, target, logger, () => sse?.hub);
   const token = tokenMode(flags, logger);
   const corsOrigins = corsOriginsOf(flags.corsOrigin);
-  const workers = resolveWorkers(flags.workers, Boolean(redisUrl));
+  const workers = resolveWorkers(flags.workers, target !== undefined);
   if (typeof workers === 'string') fail(workers, 2);
   if (workers > 1 && !isWorker()) return runPrimary(workers, logger, fail, flags.drainTime);
   try {
@@ -123,8 +128,12 @@ export async function main(argv: string[]): Promise<void> {
       metrics: flags.metrics && (isWorker() ? clusterMetricsSource : true),
       health: isWorker() ? clusterHealthSource : undefined,
       hubOptions: {
-        broker: redisUrl ? 'redis' : 'memory',
-        redisUrl,
+        broker: target ? 'redis' : 'memory',
+        redisUrl: target?.redisUrl,
+        redisSentinel: target?.redisSentinel,
+        redisCluster: target?.redisCluster,
+        pubsub: flags.pubsub,
+        redisWaitReplicas: flags.redisWaitReplicas,
         channelPrefix: flags.channelPrefix,
         heartbeat: flags.heartbeat,
         heartbeatEvent: flags.heartbeatEvent,
@@ -181,7 +190,7 @@ export async function main(argv: string[]): Promise<void> {
 /** `--channels session`: the cookie resolver over the redis broker's client, or undefined in query mode. */
 function sessionMode(
   flags: RunserverFlags,
-  redisUrl: string | undefined,
+  target: RedisTarget | undefined,
   logger: Logger,
   hub: () => Hub | undefined,
 ): SessionCookieResolver | undefined {
@@ -194,7 +203,12 @@ function sessionMode(
     }
     return undefined;
   }
-  if (!redisUrl) fail('--channels session needs --redis URL: the Redis that connect-redis stores the sessions in', 2);
+  if (target === undefined) {
+    fail(
+      '--channels session needs --redis URL (or --redis-sentinel / --redis-cluster): the Redis that connect-redis stores the sessions in',
+      2,
+    );
+  }
   const secrets = sessionSecrets(flags, process.env);
   if (typeof secrets === 'string') fail(secrets, 2);
   if (secrets.length === 0) {
@@ -235,7 +249,7 @@ function createSessionResolver(
     store: () => {
       const broker = hub()?.broker;
       if (!(broker instanceof RedisBroker)) throw new Error('session mode needs the redis broker');
-      return broker.client;
+      return broker.store;
     },
   });
 }

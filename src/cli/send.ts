@@ -11,10 +11,11 @@ import type { SseEvent } from '../core/event.js';
 import { publishWithHistory } from '../brokers/redis-history.js';
 import { encodePayload } from '../brokers/redis-wire.js';
 import { redactUrls } from '../core/redact.js';
-import { positiveInt, redisUrl } from './flags.js';
+import { RedisBroker } from '../brokers/redis.js';
+import { addFlags, positiveInt, REDIS_HA_FLAGS, redisUrl } from './flags.js';
+import { redisTarget, type RedisTarget, type RedisTargetFlags } from './redis-target.js';
 
-interface SendFlags {
-  redis?: string;
+interface SendFlags extends RedisTargetFlags {
   server: string;
   token?: string;
   id?: string;
@@ -25,7 +26,7 @@ interface SendFlags {
 class UsageError extends Error {}
 
 export function buildSendCommand(): Command {
-  return new Command('sse-send')
+  const command = new Command('sse-send')
     .description('Publish one event to an sse-hub channel (to Redis with --redis, else POST /publish to --server)')
     .argument('<channel>', 'channel name, e.g. all')
     .argument('<event>', 'event type, e.g. message')
@@ -55,6 +56,7 @@ export function buildSendCommand(): Command {
     )
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
+  return addFlags(command, REDIS_HA_FLAGS);
 }
 
 /** Runs sse-send; resolves to the exit code. */
@@ -78,9 +80,15 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return usage((err as Error).message);
   }
-  const redis = flags.redis ?? process.env.SSE_REDIS_URL;
+  const target = redisTarget(flags);
+  if (typeof target === 'string') return usage(target);
   try {
-    const id = redis ? await sendToRedis(redis, flags, channel, event) : await sendToServer(flags, channel, event);
+    const id =
+      target === undefined
+        ? await sendToServer(flags, channel, event)
+        : target.redisUrl !== undefined
+          ? await sendToRedis(target.redisUrl, flags, channel, event)
+          : await sendToHaRedis(target, flags, channel, event);
     if (id !== undefined) process.stdout.write(`${id}\n`);
     return 0;
   } catch (err) {
@@ -121,6 +129,35 @@ async function sendToRedis(
     return undefined;
   } finally {
     await client.close().catch(() => client.destroy());
+  }
+}
+
+/**
+ * Through a Sentinel-managed master or a cluster: the server's own broker, so
+ * the publish (plain, sharded, or with history) is exactly the hub's.
+ */
+async function sendToHaRedis(
+  target: RedisTarget,
+  flags: SendFlags,
+  channel: string,
+  event: SseEvent,
+): Promise<string | undefined> {
+  const broker = new RedisBroker({
+    sentinel: target.redisSentinel,
+    cluster: target.redisCluster && { ...target.redisCluster, pubsub: flags.pubsub },
+    channelPrefix: flags.channelPrefix,
+  });
+  try {
+    await broker.ready(5000).catch(() => {
+      throw new Error(`cannot reach Redis (${target.label}) within 5 s`);
+    });
+    if (flags.history !== undefined) {
+      return await broker.publishWithHistory(channel, event, { size: flags.history, ttl: DEFAULT_HISTORY.ttl });
+    }
+    await broker.publish(channel, event);
+    return undefined;
+  } finally {
+    await broker.close();
   }
 }
 

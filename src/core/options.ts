@@ -1,6 +1,34 @@
 // HubOptions: every knob of createHub(), with units and defaults, merged once
 // and validated eagerly so a typo fails at start-up, not on the first request.
 import type { Broker } from './broker.js';
+
+/** A Sentinel-managed master (node-redis createSentinel); see docs/deployment.md#sentinel. */
+export interface RedisSentinelOptions {
+  /** The master's name in the sentinels' configuration (`sentinel monitor NAME …`). */
+  name: string;
+  /** Sentinels as `host:port` strings (or `{ host, port }`); give three or more. */
+  sentinels: readonly (string | { host: string; port: number })[];
+  /** ACL user of the master and replicas. Defaults to none. */
+  username?: string;
+  /** Password of the master and replicas. Defaults to none. */
+  password?: string;
+  /** ACL user of the sentinels. Defaults to none. */
+  sentinelUsername?: string;
+  /** Password of the sentinels (their own `requirepass`). Defaults to none. */
+  sentinelPassword?: string;
+  /** TLS to every node and sentinel. Defaults to false. */
+  tls?: boolean;
+}
+
+/** A Redis Cluster (node-redis createCluster); see docs/deployment.md#cluster. */
+export interface RedisClusterOptions {
+  /** Seed nodes as `redis://host:port` URLs (`rediss://` for TLS); any reachable one will do. */
+  nodes: readonly string[];
+  /** ACL user of every node, when the URLs carry none. */
+  username?: string;
+  /** Password of every node, when the URLs carry none. */
+  password?: string;
+}
 import { OptionError } from './errors.js';
 import { redactUrls } from './redact.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -20,6 +48,24 @@ export interface HubOptions {
   broker?: 'memory' | 'redis' | Broker;
   /** node-redis URL, e.g. `redis://127.0.0.1:6379`. Defaults to `SSE_REDIS_URL`, then `REDIS_URL`. */
   redisUrl?: string;
+  /** Use a Sentinel-managed master instead of redisUrl. Defaults to `SSE_REDIS_SENTINEL` + `SSE_REDIS_SENTINEL_NAME`. */
+  redisSentinel?: RedisSentinelOptions;
+  /** Use a Redis Cluster instead of redisUrl. Defaults to `SSE_REDIS_CLUSTER` (comma-separated URLs). */
+  redisCluster?: RedisClusterOptions;
+  /**
+   * Pub/sub on a Redis Cluster: `classic` (PUBLISH/SUBSCRIBE; any publisher's
+   * plain PUBLISH reaches everyone, every node carries every message) or
+   * `sharded` (SPUBLISH/SSUBSCRIBE; each message stays in its shard, plain
+   * PUBLISH publishers are not heard). Defaults to `classic`.
+   */
+  pubsub?: 'classic' | 'sharded';
+  /**
+   * With history on Redis: after each write, WAIT until this many replicas
+   * acknowledged it (within sendTimeout), so an event whose sendEvent resolved
+   * survives a failover. Costs a replication round trip per event
+   * (docs/deployment.md#redis-wait-replicas). Defaults to 0 (no WAIT).
+   */
+  redisWaitReplicas?: number;
   /** Prepended to every Redis channel name (e.g. `sse:`). Defaults to `''`, as django_sse. */
   channelPrefix?: string;
   /** Milliseconds between `: ping` comments on an idle stream. Defaults to 15000. */
@@ -93,6 +139,10 @@ export interface HubOptions {
 export interface ResolvedHubOptions {
   broker: 'memory' | 'redis' | Broker;
   redisUrl: string | undefined;
+  redisSentinel: RedisSentinelOptions | undefined;
+  redisCluster: RedisClusterOptions | undefined;
+  pubsub: 'classic' | 'sharded';
+  redisWaitReplicas: number;
   channelPrefix: string;
   heartbeat: number;
   heartbeatEvent: boolean;
@@ -144,8 +194,17 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
     throw new OptionError(`createHub options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
   const merged = { ...DEFAULTS, ...withoutUndefined(options) };
-  const redisUrl = options.redisUrl ?? redisUrlFromEnv(env);
-  const broker = options.broker ?? (redisUrl ? 'redis' : 'memory');
+  const redisSentinel = options.redisSentinel ?? sentinelFromEnv(env);
+  const redisCluster = options.redisCluster ?? clusterFromEnv(env);
+  // An explicit sentinel or cluster wins over a REDIS_URL left in the environment.
+  const redisUrl =
+    options.redisUrl ??
+    (options.redisSentinel === undefined && options.redisCluster === undefined ? redisUrlFromEnv(env) : undefined);
+  const targets = [redisUrl, redisSentinel, redisCluster].filter((t) => t !== undefined).length;
+  if (targets > 1) {
+    throw new OptionError('give only one of redisUrl, redisSentinel and redisCluster (or their environment variables)');
+  }
+  const broker = options.broker ?? (targets === 1 ? 'redis' : 'memory');
 
   if (typeof broker === 'string' && broker !== 'memory' && broker !== 'redis') {
     throw new OptionError(`broker must be 'memory', 'redis' or a Broker instance, got ${JSON.stringify(broker)}`);
@@ -153,9 +212,22 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
   if (typeof broker === 'object' && (broker === null || typeof broker.publish !== 'function')) {
     throw new OptionError('broker must be a Broker with publish/subscribe/unsubscribe/close');
   }
-  if (broker === 'redis' && !redisUrl) {
-    throw new OptionError("broker 'redis' needs redisUrl (or REDIS_URL / SSE_REDIS_URL in the environment)");
+  if (broker === 'redis' && targets === 0) {
+    throw new OptionError(
+      "broker 'redis' needs redisUrl, redisSentinel or redisCluster (or REDIS_URL / SSE_REDIS_URL / SSE_REDIS_SENTINEL / SSE_REDIS_CLUSTER in the environment)",
+    );
   }
+  if (redisSentinel !== undefined) validateSentinel(redisSentinel);
+  if (redisCluster !== undefined) validateCluster(redisCluster);
+  const pubsub = options.pubsub ?? (env.SSE_PUBSUB as 'classic' | 'sharded' | undefined) ?? 'classic';
+  if (pubsub !== 'classic' && pubsub !== 'sharded') {
+    throw new OptionError(`pubsub must be 'classic' or 'sharded', got ${JSON.stringify(pubsub)}`);
+  }
+  if (pubsub === 'sharded' && redisCluster === undefined) {
+    throw new OptionError("pubsub 'sharded' needs redisCluster: sharded pub/sub is a Redis Cluster feature");
+  }
+  const redisWaitReplicas = options.redisWaitReplicas ?? 0;
+  if (redisWaitReplicas !== 0) positiveInteger('redisWaitReplicas', redisWaitReplicas, 'replicas');
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     throw new OptionError(
       `redisUrl must start with redis:// or rediss://, got ${redactUrls(JSON.stringify(redisUrl))}`,
@@ -199,6 +271,10 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
   return {
     broker,
     redisUrl,
+    redisSentinel,
+    redisCluster,
+    pubsub,
+    redisWaitReplicas,
     channelPrefix: merged.channelPrefix,
     heartbeat: merged.heartbeat,
     heartbeatEvent: merged.heartbeatEvent,
@@ -217,6 +293,70 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
     drainTime: merged.drainTime,
     logger: options.logger ?? silentLogger,
   };
+}
+
+/** SSE_REDIS_SENTINEL=host:port,… with SSE_REDIS_SENTINEL_NAME and the credential variables. */
+export function sentinelFromEnv(env: NodeJS.ProcessEnv = process.env): RedisSentinelOptions | undefined {
+  if (!env.SSE_REDIS_SENTINEL) return undefined;
+  return {
+    name: env.SSE_REDIS_SENTINEL_NAME ?? '',
+    sentinels: splitList(env.SSE_REDIS_SENTINEL),
+    username: env.SSE_REDIS_USERNAME || undefined,
+    password: env.SSE_REDIS_PASSWORD || undefined,
+    sentinelUsername: env.SSE_REDIS_SENTINEL_USERNAME || undefined,
+    sentinelPassword: env.SSE_REDIS_SENTINEL_PASSWORD || undefined,
+    tls: env.SSE_REDIS_TLS === 'true' || env.SSE_REDIS_TLS === '1',
+  };
+}
+
+/** SSE_REDIS_CLUSTER=redis://host:port,… with the credential variables. */
+export function clusterFromEnv(env: NodeJS.ProcessEnv = process.env): RedisClusterOptions | undefined {
+  if (!env.SSE_REDIS_CLUSTER) return undefined;
+  return {
+    nodes: splitList(env.SSE_REDIS_CLUSTER),
+    username: env.SSE_REDIS_USERNAME || undefined,
+    password: env.SSE_REDIS_PASSWORD || undefined,
+  };
+}
+
+const splitList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+
+function validateSentinel(sentinel: RedisSentinelOptions): void {
+  if (typeof sentinel !== 'object' || sentinel === null) {
+    throw new OptionError('redisSentinel must be { name, sentinels: ["host:port", ...] }');
+  }
+  if (typeof sentinel.name !== 'string' || sentinel.name === '') {
+    throw new OptionError(
+      "redisSentinel.name must be the master's name from the sentinels' configuration (SSE_REDIS_SENTINEL_NAME), e.g. mymaster",
+    );
+  }
+  if (!Array.isArray(sentinel.sentinels) || sentinel.sentinels.length === 0) {
+    throw new OptionError('redisSentinel.sentinels must list at least one sentinel as host:port');
+  }
+  for (const s of sentinel.sentinels) {
+    const ok =
+      typeof s === 'string'
+        ? /^\[?[^\]]+?\]?:\d{1,5}$/.test(s)
+        : typeof s === 'object' && s !== null && typeof s.host === 'string' && Number.isInteger(s.port);
+    if (!ok) throw new OptionError(`redisSentinel.sentinels: expected host:port, got ${JSON.stringify(s)}`);
+  }
+}
+
+function validateCluster(cluster: RedisClusterOptions): void {
+  if (typeof cluster !== 'object' || cluster === null || !Array.isArray(cluster.nodes) || cluster.nodes.length === 0) {
+    throw new OptionError('redisCluster must be { nodes: ["redis://host:port", ...] } with at least one seed node');
+  }
+  for (const url of cluster.nodes) {
+    if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
+      throw new OptionError(
+        `redisCluster.nodes: each must start with redis:// or rediss://, got ${JSON.stringify(url)}`,
+      );
+    }
+  }
 }
 
 function resolveHistory(history: HubOptions['history']): Required<HistoryOptions> | null {
