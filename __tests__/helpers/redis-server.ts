@@ -118,6 +118,10 @@ export class RedisServer {
 /** True once a RESP reply is whole (enough for the replies the tests read). */
 export function isComplete(reply: string): boolean {
   if (!reply.endsWith('\r\n')) return false;
+  if (reply[0] === '$') {
+    const len = Number(reply.slice(1, reply.indexOf('\r\n')));
+    return len < 0 || Buffer.byteLength(reply) >= reply.indexOf('\r\n') + 2 + len + 2;
+  }
   if (reply[0] !== '*') return true;
   const count = Number(reply.slice(1, reply.indexOf('\r\n')));
   // Arrays of bulk strings and integers: count the elements after the header.

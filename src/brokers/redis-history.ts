@@ -31,10 +31,12 @@ export interface HistoryKeys {
  */
 export function historyKeys(prefix: string, perSlot = false): HistoryKeys {
   if (perSlot) {
+    // The tag is the Redis channel name itself, so a sharded SPUBLISH from the
+    // script is in the script's slot too.
     return {
-      lastId: (channel) => `${prefix}sse-hub:last-id:{${channel}}`,
-      start: (channel) => `${prefix}sse-hub:history-start:{${channel}}`,
-      stream: (channel) => `${prefix}sse-hub:history:{${channel}}`,
+      lastId: (channel) => `${prefix}sse-hub:last-id:{${prefix}${channel}}`,
+      start: (channel) => `${prefix}sse-hub:history-start:{${prefix}${channel}}`,
+      stream: (channel) => `${prefix}sse-hub:history:{${prefix}${channel}}`,
     };
   }
   return {
@@ -69,7 +71,8 @@ if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], alloc()) e
 `;
 
 // KEYS[3] = the channel's stream. ARGV: pubsub channel, payload head
-// (`["event","data"` — the django_sse array without its end), size, ttl.
+// (`["event","data"` — the django_sse array without its end), size, ttl, and
+// the publish command (PUBLISH, or SPUBLISH for sharded pub/sub on a cluster).
 const PUBLISH_SCRIPT = `${PRELUDE}
 local id = alloc()
 local payload = ARGV[2] .. ',"' .. id .. '"]'
@@ -84,7 +87,7 @@ drop(redis.call('XRANGE', KEYS[3], '-', '(' .. fmt(now - ttl * 1000) .. '-0'))
 local excess = redis.call('XLEN', KEYS[3]) - tonumber(ARGV[3])
 if excess > 0 then drop(redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', excess)) end
 redis.call('EXPIRE', KEYS[3], ttl)
-redis.call('PUBLISH', ARGV[1], payload)
+redis.call(ARGV[5], ARGV[1], payload)
 return id
 `;
 
@@ -158,6 +161,7 @@ export async function publishWithHistory(
   event: SseEvent,
   limits: HistoryLimits,
   perSlot = false,
+  sharded = false,
 ): Promise<string> {
   const keys = historyKeys(prefix, perSlot);
   const id = await runScript(
@@ -165,7 +169,7 @@ export async function publishWithHistory(
     PUBLISH_SCRIPT,
     PUBLISH_SHA,
     [keys.lastId(channel), keys.start(channel), keys.stream(channel)],
-    [prefix + channel, payloadHead(event), String(limits.size), String(limits.ttl)],
+    [prefix + channel, payloadHead(event), String(limits.size), String(limits.ttl), sharded ? 'SPUBLISH' : 'PUBLISH'],
   );
   return String(id);
 }

@@ -52,6 +52,8 @@ export type PubSubListener = (message: string) => void;
 /** What RedisBroker, history and session reads need from Redis, whatever the topology. */
 export interface RedisLink {
   readonly kind: RedisTopology['kind'];
+  /** Sharded pub/sub (SPUBLISH/SSUBSCRIBE) on a cluster. */
+  readonly sharded: boolean;
   /** Commands can be sent now (the master, or every master, is connected). */
   readonly commandsReady: boolean;
   /** Commands can be sent and the subscription connection(s) are up. */
@@ -128,6 +130,7 @@ function singleLink(url: string, reconnectStrategy: (retries: number) => number,
   }
   return {
     kind: 'single',
+    sharded: false,
     get commandsReady() {
       return client.isReady;
     },
@@ -260,6 +263,7 @@ function sentinelLink(
     .catch((err: unknown) => logger.warn('redis sentinel could not connect', { error: String(err) }));
   return {
     kind: 'sentinel',
+    sharded: false,
     get commandsReady() {
       return lastReady;
     },
@@ -333,6 +337,7 @@ function clusterLink(
     .catch((err: unknown) => logger.warn('redis cluster could not connect', { error: String(err) }));
   return {
     kind: 'cluster',
+    sharded,
     get commandsReady() {
       return lastCommands;
     },

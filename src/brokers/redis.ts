@@ -197,7 +197,7 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
     this.assertConnected();
     if (this.waitReplicas > 0) return this.durably(channel, event, limits);
     try {
-      return await publishWithHistory(this.run, this.prefix, channel, event, limits, this.perSlot);
+      return await publishWithHistory(this.run, this.prefix, channel, event, limits, this.perSlot, this.sharded);
     } catch (err) {
       throw this.refused(err);
     }
@@ -205,6 +205,10 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
 
   private get perSlot(): boolean {
     return this.topology === 'cluster';
+  }
+
+  private get sharded(): boolean {
+    return this.link.sharded;
   }
 
   /**
@@ -248,7 +252,9 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
     try {
       if (due.length === 0) return;
       const ids = await Promise.allSettled(
-        due.map((w) => publishWithHistory(this.run, this.prefix, w.channel, w.event, w.limits, this.perSlot)),
+        due.map((w) =>
+          publishWithHistory(this.run, this.prefix, w.channel, w.event, w.limits, this.perSlot, this.sharded),
+        ),
       );
       const timeout = Math.max(1, Math.min(...due.map((w) => w.deadline)) - Date.now());
       const key = historyKeys(this.prefix, this.perSlot).stream((due[0] as { channel: string }).channel);

@@ -1,0 +1,218 @@
+// Redis Cluster end to end on a local 3-master/3-replica cluster the suite
+// builds: classic pub/sub (a plain PUBLISH on any node reaches the streams),
+// sharded pub/sub (sendEvent, POST /publish and sse-send use SPUBLISH; plain
+// PUBLISH is not heard), history with hash-tagged keys resuming a stream whose
+// channels live on different masters, session reads across slots, and a
+// failover of the master that owns `all`'s slot.
+import { createCluster } from 'redis';
+import type { RedisBroker } from '../../src/brokers/redis';
+import { createServer, type SseServer } from '../../src/cli/server';
+import { BrokerUnavailableError } from '../../src/core/errors';
+import type { Hub } from '../../src/core/hub';
+import type { HubOptions } from '../../src/core/options';
+import { createHub } from '../../src/create-hub';
+import { FailoverRun, SEND_TIMEOUT } from '../helpers/failover';
+import { RedisClusterSetup } from '../helpers/redis-cluster';
+import { describeWithTools } from '../helpers/require-tool';
+import { runNode, SEND } from '../helpers/run-cli';
+import { SseReader } from '../helpers/sse-reader';
+import { waitFor } from '../helpers/wait-for';
+
+jest.setTimeout(60_000);
+
+describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster', () => {
+  let cluster: RedisClusterSetup;
+  let sse: SseServer | undefined;
+  let publisher: Hub | undefined;
+  const readers: SseReader[] = [];
+
+  beforeAll(async () => {
+    cluster = await RedisClusterSetup.start();
+  });
+  afterEach(async () => {
+    for (const reader of readers.splice(0)) reader.close();
+    await publisher?.close();
+    await sse?.close();
+    publisher = sse = undefined;
+  });
+  afterAll(async () => {
+    await cluster.stop();
+  });
+
+  async function serve(options: HubOptions): Promise<string> {
+    const hubOptions: HubOptions = { redisCluster: { nodes: cluster.urls }, ...options };
+    sse = createServer({ hubOptions });
+    const base = `http://127.0.0.1:${(await sse.listen(0)).port}`;
+    publisher = createHub(hubOptions);
+    await (sse.hub.broker as RedisBroker).ready(10_000);
+    await (publisher.broker as RedisBroker).ready(10_000);
+    return base;
+  }
+
+  async function open(url: string, headers: Record<string, string> = {}): Promise<SseReader> {
+    const reader = await SseReader.open(url, headers);
+    readers.push(reader);
+    return reader;
+  }
+
+  /** Sends `warm` until the stream has one: the subscription is live. */
+  async function warm(reader: SseReader, channel = 'all'): Promise<void> {
+    const pub = publisher as Hub;
+    await waitFor(
+      async () => {
+        await pub.sendEvent('warm', 'x', channel);
+        return reader.events.some((e) => e.event === 'warm');
+      },
+      { timeout: 10_000, interval: 100, what: `a live subscription on ${channel}` },
+    );
+  }
+
+  /** A channel whose slot another master serves than `all`'s. */
+  async function channelOnAnotherMaster(): Promise<string> {
+    const allMaster = (await cluster.masterOf('all')).port;
+    for (let i = 0; ; i++) {
+      const candidate = `news-${i}`;
+      if ((await cluster.masterOf(candidate)).port !== allMaster) return candidate;
+    }
+  }
+
+  test('classic: a plain PUBLISH on any node, master or replica, reaches the stream', async () => {
+    const base = await serve({});
+    const reader = await open(`${base}/?channels=all`);
+    await warm(reader);
+    for (const server of cluster.servers) {
+      await cluster.command(server.port, 'PUBLISH', 'all', JSON.stringify(['message', `from ${server.port}`]));
+    }
+    await waitFor(() => reader.events.filter((e) => e.data.startsWith('from ')).length === 6, {
+      what: 'six plain PUBLISHes',
+    });
+    // sse-send against the cluster publishes classic too.
+    const sent = await runNode(SEND, ['--redis-cluster', cluster.urls.slice(0, 2).join(','), 'all', 'message', 'cli']);
+    expect(sent).toMatchObject({ code: 0 });
+    await waitFor(() => reader.events.some((e) => e.data === 'cli'), { what: 'sse-send on the cluster' });
+  });
+
+  test('sharded: sendEvent, POST /publish and sse-send use SPUBLISH; plain PUBLISH is not heard', async () => {
+    const base = await serve({ pubsub: 'sharded' });
+    const reader = await open(`${base}/?channels=all`);
+    await warm(reader);
+    const master = await cluster.masterOf('all');
+    expect(await cluster.command(master.port, 'PUBSUB', 'SHARDNUMSUB', 'all')).toMatch(/:1\r\n$/);
+    for (const server of cluster.servers) {
+      expect(await cluster.command(server.port, 'PUBSUB', 'NUMSUB', 'all')).toMatch(/:0\r\n$/);
+      await cluster.command(server.port, 'PUBLISH', 'all', JSON.stringify(['message', 'plain']));
+    }
+    await (publisher as Hub).sendEvent('message', 'sendEvent', 'all');
+    const posted = await fetch(`${base}/publish`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ channel: 'all', event: 'message', data: 'POST' }),
+    });
+    expect(posted.status).toBe(202);
+    const sent = await runNode(SEND, [
+      '--redis-cluster',
+      cluster.urls[0] as string,
+      '--pubsub',
+      'sharded',
+      'all',
+      'message',
+      'cli',
+    ]);
+    expect(sent).toMatchObject({ code: 0 });
+    await waitFor(() => ['sendEvent', 'POST', 'cli'].every((d) => reader.events.some((e) => e.data === d)), {
+      what: 'the three sharded publishes',
+    });
+    expect(reader.events.filter((e) => e.data === 'plain')).toHaveLength(0);
+  });
+
+  test('history: hash-tagged keys on the channel’s slot; a stream on two masters resumes with nothing lost or doubled', async () => {
+    const other = await channelOnAnotherMaster();
+    const base = await serve({ history: { size: 100, ttl: 600 } });
+    const reader = await open(`${base}/?channels=all,${other}`);
+    await warm(reader);
+    await warm(reader, other);
+    const pub = publisher as Hub;
+    // Each channel's stream key lives on the master of its own slot.
+    for (const channel of ['all', other]) {
+      const master = await cluster.masterOf(channel);
+      expect(await cluster.command(master.port, 'EXISTS', `sse-hub:history:{${channel}}`)).toBe(':1\r\n');
+    }
+    for (let i = 0; i < 10; i++) await pub.sendEvent('message', `first-${i}`, i % 2 === 0 ? 'all' : other);
+    await waitFor(() => reader.events.filter((e) => e.data.startsWith('first-')).length === 10, { what: '10 events' });
+    const lastSeen = reader.events[reader.events.length - 1]?.id as string;
+    reader.close();
+    const missed: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const channel = i % 2 === 0 ? other : 'all';
+      await pub.sendEvent('message', `missed-${i}`, channel);
+      missed.push(`missed-${i}`);
+    }
+    const resumed = await open(`${base}/?channels=all,${other}`, { 'Last-Event-ID': lastSeen });
+    await waitFor(() => resumed.events.filter((e) => e.data.startsWith('missed-')).length >= 10, {
+      what: 'the replay',
+    });
+    await pub.sendEvent('message', 'live', 'all');
+    await waitFor(() => resumed.events.some((e) => e.data === 'live'), { what: 'a live event after the replay' });
+    const data = resumed.events.filter((e) => e.event === 'message').map((e) => e.data);
+    expect(data).toEqual([...missed, 'live']);
+    expect(resumed.events.filter((e) => e.event === 'gap')).toHaveLength(0);
+  });
+
+  test('session reads: keys on different slots, one GET each (a multi-slot MGET would fail with CROSSSLOT)', async () => {
+    await serve({});
+    const writer = createCluster({ rootNodes: [{ url: cluster.urls[0] as string }] });
+    writer.on('error', () => undefined);
+    await writer.connect();
+    const keys = ['sess:a', 'sess:b', 'sess:c', 'sess:d'];
+    const slots = new Set(await Promise.all(keys.map((k) => cluster.slotOf(k))));
+    expect(slots.size).toBeGreaterThan(1);
+    for (const key of keys) await writer.set(key, `{"user":"${key}"}`);
+    await writer.close();
+    const store = (sse?.hub.broker as RedisBroker).store;
+    expect(store.isReady).toBe(true);
+    expect(await store.mGet([...keys, 'sess:none'])).toEqual([...keys.map((k) => `{"user":"${k}"}`), null]);
+  });
+});
+
+describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster failover (100 streams, 50 events/s)', () => {
+  let cluster: RedisClusterSetup | undefined;
+  let failover: FailoverRun | undefined;
+  afterEach(async () => {
+    await failover?.close();
+    await cluster?.stop();
+    failover = cluster = undefined;
+  });
+
+  test.each(['classic', 'sharded'] as const)(
+    '%s pub/sub: kill the master owning `all`: no stream closes, 503 then 200, no hang, each later event once',
+    async (pubsub) => {
+      const c = (cluster = await RedisClusterSetup.start());
+      const victim = await c.masterOf('all');
+      failover = new FailoverRun();
+      const { sent, down, up, after } = await failover.run({
+        hubOptions: { redisCluster: { nodes: c.urls }, pubsub },
+        kill: () => victim.stop('SIGKILL'),
+        promoted: async () => {
+          await waitFor(async () => (await c.masterOf('all'))?.port !== victim.port, {
+            timeout: 20_000,
+            what: 'a replica to take over all’s slot',
+          });
+        },
+      });
+      const readers = failover.readers;
+      expect(readers.filter((r) => r.ended)).toHaveLength(0);
+      expect(down.at).toBeLessThan(up.at);
+      for (const record of sent) {
+        expect((record.settled as number) - record.started).toBeLessThanOrEqual(SEND_TIMEOUT + 500);
+        if (record.error !== undefined) expect(record.error).toBeInstanceOf(BrokerUnavailableError);
+      }
+      expect(after.length).toBeGreaterThanOrEqual(50);
+      for (const record of after) expect(record.error).toBeUndefined();
+      for (const reader of readers) {
+        for (const record of after) {
+          expect(reader.events.filter((e) => e.event === 'message' && e.data === String(record.seq))).toHaveLength(1);
+        }
+      }
+    },
+  );
+});
