@@ -6,6 +6,7 @@
 // failover of the master that owns `all`'s slot.
 import { createCluster } from 'redis';
 import type { RedisBroker } from '../../src/brokers/redis';
+import { publishWithHistory } from '../../src/brokers/redis-history';
 import { createServer, type SseServer } from '../../src/cli/server';
 import { BrokerUnavailableError } from '../../src/core/errors';
 import type { Hub } from '../../src/core/hub';
@@ -139,6 +140,10 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster', () => {
     }
     for (let i = 0; i < 10; i++) await pub.sendEvent('message', `first-${i}`, i % 2 === 0 ? 'all' : other);
     await waitFor(() => reader.events.filter((e) => e.data.startsWith('first-')).length === 10, { what: '10 events' });
+    // The stream's last event is also its newest (see docs/deployment.md#ids-across-shards
+    // for a disconnect amid concurrent events on two shards).
+    await pub.sendEvent('message', 'last', 'all');
+    await waitFor(() => reader.events.some((e) => e.data === 'last'), { what: 'the last event' });
     const lastSeen = reader.events[reader.events.length - 1]?.id as string;
     reader.close();
     const missed: string[] = [];
@@ -156,6 +161,39 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster', () => {
     const data = resumed.events.filter((e) => e.event === 'message').map((e) => e.data);
     expect(data).toEqual([...missed, 'live']);
     expect(resumed.events.filter((e) => e.event === 'gap')).toHaveLength(0);
+  });
+
+  test('ids come from the publisher’s clock, not the shards’: clocks apart cannot reorder a publisher’s events', async () => {
+    const other = await channelOnAnotherMaster();
+    const client = createCluster({ rootNodes: [{ url: cluster.urls[0] as string }] });
+    client.on('error', () => undefined);
+    await client.connect();
+    const run = (args: string[], key?: string): Promise<unknown> => client.sendCommand(key, false, args);
+    // A publisher clock an hour behind both shards: the ids follow it exactly,
+    // alternating between the two masters, so the shards' own clocks (a second
+    // or an hour apart) play no part in the order.
+    const start = Date.now() - 3_600_000;
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const channel = i % 2 === 0 ? 'all' : other;
+      ids.push(
+        await publishWithHistory(
+          run,
+          'skew:',
+          channel,
+          { event: 'message', data: 'x' },
+          { size: 10, ttl: 7200 },
+          true,
+          false,
+          `${start + i}-0`,
+        ),
+      );
+    }
+    await client.close();
+    // (The first id on each channel is `-1`: `-0` marks where its history starts.)
+    expect(ids.map((id) => id.split('-')[0])).toEqual([0, 1, 2, 3, 4, 5].map((i) => String(start + i)));
+    // And ids stay distinct across channels within one ms of the same publisher.
+    expect(new Set(ids).size).toBe(6);
   });
 
   test('session reads: keys on different slots, one GET each (a multi-slot MGET would fail with CROSSSLOT)', async () => {

@@ -51,17 +51,27 @@ export function historyKeys(prefix: string, perSlot = false): HistoryKeys {
 // in ms, or the last id's ms with the next sequence when the clock has not moved
 // on (or went back). history-start marks where this Redis's history begins:
 // a client whose last id is older may have missed events (Redis restarted).
-const PRELUDE = `
+// CLOCK: the caller's clock as `ms-seq`, or '' for this Redis's own (TIME).
+// On a cluster the caller's is given, so that ids on channels of different
+// shards follow one clock per publisher and not each shard's
+// (docs/deployment.md#ids-across-shards).
+const prelude = (clock: string): string => `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nowSeq = 0
+local clock = ${clock}
+if clock and clock ~= '' then
+  local cms, cseq = string.match(clock, '^(%d+)%-(%d+)$')
+  now = tonumber(cms); nowSeq = tonumber(cseq)
+end
 local function fmt(n) return string.format('%.0f', n) end
 local function alloc()
-  local ms, seq = now, 0
+  local ms, seq = now, nowSeq
   local last = redis.call('GET', KEYS[1])
   if last then
     local lms, lseq = string.match(last, '^(%d+)%-(%d+)$')
-    lms = tonumber(lms)
-    if lms and lms >= ms then ms = lms; seq = tonumber(lseq) + 1 end
+    lms = tonumber(lms); lseq = tonumber(lseq)
+    if lms and (lms > ms or (lms == ms and lseq >= seq)) then ms = lms; seq = lseq + 1 end
   end
   local id = fmt(ms) .. '-' .. fmt(seq)
   redis.call('SET', KEYS[1], id)
@@ -72,8 +82,8 @@ if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], alloc()) e
 
 // KEYS[3] = the channel's stream. ARGV: pubsub channel, payload head
 // (`["event","data"` — the django_sse array without its end), size, ttl, and
-// the publish command (PUBLISH, or SPUBLISH for sharded pub/sub on a cluster).
-const PUBLISH_SCRIPT = `${PRELUDE}
+// the publish command (PUBLISH, or SPUBLISH for sharded pub/sub on a cluster), the clock.
+const PUBLISH_SCRIPT = `${prelude('ARGV[6]')}
 local id = alloc()
 local payload = ARGV[2] .. ',"' .. id .. '"]'
 local ttl = tonumber(ARGV[4])
@@ -91,11 +101,10 @@ redis.call(ARGV[5], ARGV[1], payload)
 return id
 `;
 
-// KEYS[3..] = streams; ARGV[1] = events per stream at most ('0': all);
-// ARGV[i + 1] = the id after which to read KEYS[i + 2]. Paged, so one call
-// never copies a whole history (at 1000 × 8 KB that blocked Redis for 100+ ms).
+// KEYS[3..] = streams; ARGV[i] = the id after which to read KEYS[i + 2]; the
+// ARGV after those is the clock.
 // Returns { start, now, lastId, { maxDeleted, oldest, { {id, {'p', payload}}, ... } }, ... }.
-const READ_SCRIPT = `${PRELUDE}
+const READ_SCRIPT = `${prelude('ARGV[#KEYS - 1]')}
 local lastId = redis.call('GET', KEYS[1])
 if not lastId then lastId = alloc() end
 local count = tonumber(ARGV[1])
@@ -162,6 +171,7 @@ export async function publishWithHistory(
   limits: HistoryLimits,
   perSlot = false,
   sharded = false,
+  clock?: string,
 ): Promise<string> {
   const keys = historyKeys(prefix, perSlot);
   const id = await runScript(
@@ -169,7 +179,14 @@ export async function publishWithHistory(
     PUBLISH_SCRIPT,
     PUBLISH_SHA,
     [keys.lastId(channel), keys.start(channel), keys.stream(channel)],
-    [prefix + channel, payloadHead(event), String(limits.size), String(limits.ttl), sharded ? 'SPUBLISH' : 'PUBLISH'],
+    [
+      prefix + channel,
+      payloadHead(event),
+      String(limits.size),
+      String(limits.ttl),
+      sharded ? 'SPUBLISH' : 'PUBLISH',
+      clock ?? '',
+    ],
   );
   return String(id);
 }
@@ -188,10 +205,11 @@ export async function readHistory(
   after: ReadonlyMap<string, string>,
   limits: HistoryLimits,
   perSlot = false,
+  clock?: string,
 ): Promise<HistorySnapshot> {
   if (perSlot && after.size > 1) {
     const parts = await Promise.all(
-      [...after].map(([channel, id]) => readHistory(run, prefix, new Map([[channel, id]]), limits, true)),
+      [...after].map(([channel, id]) => readHistory(run, prefix, new Map([[channel, id]]), limits, true, clock)),
     );
     const channels = new Map<string, ChannelHistory>();
     let lastId = '0-0';
@@ -211,7 +229,7 @@ export async function readHistory(
     READ_SCRIPT,
     READ_SHA,
     [keys.lastId(first), keys.start(first), ...channels.map(keys.stream)],
-    channels.map((channel) => after.get(channel) as string),
+    [...channels.map((channel) => after.get(channel) as string), clock ?? ''],
   )) as [string, string, string, ...ChannelReply[]];
   const [start, now, lastId] = reply;
   const result = new Map<string, ChannelHistory>();

@@ -113,6 +113,8 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
   /** Until when writes are refused at once because the last WAIT came back short (ms epoch). */
   private replicasShortUntil = 0;
   private lastAcked = 0;
+  private lastClock = 0;
+  private clockSeq = 0;
   /** Channel → its last SUBSCRIBE/UNSUBSCRIBE, which the next one waits for (see serially). */
   private readonly channelOps = new Map<string, Promise<void>>();
   private readonly presenceTtl: number;
@@ -197,7 +199,16 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
     this.assertConnected();
     if (this.waitReplicas > 0) return this.durably(channel, event, limits);
     try {
-      return await publishWithHistory(this.run, this.prefix, channel, event, limits, this.perSlot, this.sharded);
+      return await publishWithHistory(
+        this.run,
+        this.prefix,
+        channel,
+        event,
+        limits,
+        this.perSlot,
+        this.sharded,
+        this.clock(),
+      );
     } catch (err) {
       throw this.refused(err);
     }
@@ -205,6 +216,23 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
 
   private get perSlot(): boolean {
     return this.topology === 'cluster';
+  }
+
+  /**
+   * On a cluster, the clock ids are made from: this process's, never going
+   * back, so that events it publishes on channels of different shards get ids
+   * in publish order whatever the shards' clocks say. undefined on one Redis
+   * (its own TIME, as always).
+   */
+  private clock(): string | undefined {
+    if (!this.perSlot) return undefined;
+    const now = Date.now();
+    // A sequence within the ms keeps this process's ids distinct across channels.
+    if (now > this.lastClock) {
+      this.lastClock = now;
+      this.clockSeq = 0;
+    } else this.clockSeq++;
+    return `${this.lastClock}-${this.clockSeq}`;
   }
 
   private get sharded(): boolean {
@@ -253,7 +281,16 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
       if (due.length === 0) return;
       const ids = await Promise.allSettled(
         due.map((w) =>
-          publishWithHistory(this.run, this.prefix, w.channel, w.event, w.limits, this.perSlot, this.sharded),
+          publishWithHistory(
+            this.run,
+            this.prefix,
+            w.channel,
+            w.event,
+            w.limits,
+            this.perSlot,
+            this.sharded,
+            this.clock(),
+          ),
         ),
       );
       const timeout = Math.max(1, Math.min(...due.map((w) => w.deadline)) - Date.now());
@@ -295,7 +332,7 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
   async readHistory(after: ReadonlyMap<string, string>, limits: HistoryLimits): Promise<HistorySnapshot> {
     this.assertConnected();
     try {
-      return await readHistory(this.run, this.prefix, after, limits, this.perSlot);
+      return await readHistory(this.run, this.prefix, after, limits, this.perSlot, this.clock());
     } catch (err) {
       throw new BrokerUnavailableError(this.name, `could not read history from redis: ${(err as Error).message}`, {
         cause: err,
