@@ -73,8 +73,24 @@ async function startCluster() {
   const procs = ports.map((port) =>
     spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-        '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--loglevel', 'warning'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--loglevel',
+        'warning',
+      ],
       { stdio: 'ignore' },
     ),
   );
@@ -164,7 +180,9 @@ async function measure(mode, cluster) {
     await Promise.all(batch);
     await sleep(5);
   }
-  await until(async () => streams.frames - framesBefore >= sent, 'the fixed-rate events', 10_000).catch(() => undefined);
+  await until(async () => streams.frames - framesBefore >= sent, 'the fixed-rate events', 10_000).catch(
+    () => undefined,
+  );
   const redisCpu = cluster.pids.map((pid, i) => cpu(pid) - redisBefore[i]);
   const fixed = {
     rate: Math.round(sent / SECONDS),
