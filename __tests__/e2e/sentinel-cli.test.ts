@@ -6,7 +6,7 @@ import { sign } from 'cookie-signature';
 import { createClient } from 'redis';
 import { SentinelSetup } from '../helpers/redis-sentinel';
 import { describeWithTools } from '../helpers/require-tool';
-import { runNode, SEND, startRunserver, type RunningServer } from '../helpers/run-cli';
+import { RUNSERVER, runNode, SEND, startRunserver, type RunningServer } from '../helpers/run-cli';
 import { SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
 
@@ -134,5 +134,15 @@ describeWithTools(['redis-server', 'redis-sentinel'], 'Sentinel from the command
     ]);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/exclude each other/);
+    const waitWithoutHistory = await runNode(RUNSERVER, [
+      '--port',
+      '0',
+      '--redis',
+      'redis://127.0.0.1:1',
+      '--redis-wait-replicas',
+      '1',
+    ]);
+    expect(waitWithoutHistory.code).toBe(2);
+    expect(waitWithoutHistory.stderr).toMatch(/--redis-wait-replicas needs --history/);
   });
 });

@@ -1,11 +1,11 @@
 // One failover scenario for the Sentinel and Cluster suites: an sse-hub
-// server with 100 streams on channel `all`, a publisher hub sending 50
-// events/s through sendEvent, /healthz watched every 25 ms; `kill` takes the
+// server with 100 streams on channel `all`, its own hub's sendEvent called 50
+// times a second (so /healthz speaks for the very process that publishes),
+// /healthz watched every 25 ms; `kill` takes the
 // master down and `promoted` says when Redis has a new one. Returns what
 // every sendEvent did and when /healthz went down and up again.
 import type { Hub } from '../../src/core/hub';
 import type { HubOptions } from '../../src/core/options';
-import { createHub } from '../../src/create-hub';
 import type { RedisBroker } from '../../src/brokers/redis';
 import { createServer, type SseServer } from '../../src/cli/server';
 import { SseReader } from './sse-reader';
@@ -44,7 +44,6 @@ export class FailoverRun {
   async close(): Promise<void> {
     for (const stop of this.stops) stop();
     for (const reader of this.readers) reader.close();
-    await this.publisher?.close();
     await this.sse?.close();
   }
 
@@ -53,9 +52,8 @@ export class FailoverRun {
     this.sse = createServer({ hubOptions });
     const base = `http://127.0.0.1:${(await this.sse.listen(0)).port}`;
     this.base = base;
-    this.publisher = createHub(hubOptions);
+    this.publisher = this.sse.hub;
     await (this.sse.hub.broker as RedisBroker).ready(10_000);
-    await (this.publisher.broker as RedisBroker).ready(10_000);
     const readers = await Promise.all(Array.from({ length: CLIENTS }, () => SseReader.open(`${base}/?channels=all`)));
     this.readers = readers;
     const pub = this.publisher;

@@ -241,7 +241,8 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster failover (100 st
       expect(readers.filter((r) => r.ended)).toHaveLength(0);
       expect(down.at).toBeLessThan(up.at);
       for (const record of sent) {
-        expect((record.settled as number) - record.started).toBeLessThanOrEqual(SEND_TIMEOUT + 500);
+        // sendTimeout plus the event-loop lag of a loaded machine; a hang would be unbounded.
+        expect((record.settled as number) - record.started).toBeLessThanOrEqual(2 * SEND_TIMEOUT);
         if (record.error !== undefined) expect(record.error).toBeInstanceOf(BrokerUnavailableError);
       }
       expect(after.length).toBeGreaterThanOrEqual(50);

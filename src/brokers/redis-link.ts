@@ -167,6 +167,8 @@ async function closeClient(client: NodeClient): Promise<void> {
 
 /** How often an HA link re-reads its nodes' state, in ms (node-redis has no single "all up" event). */
 const HEALTH_POLL = 100;
+/** Hash slots of a Redis Cluster. */
+const SLOTS = 16384;
 /** Longest a health-check PING may take before the master counts as down, in ms. */
 const PING_TIMEOUT = 1000;
 
@@ -310,7 +312,8 @@ function clusterLink(
   // master's sharded pub/sub client that holds subscriptions.
   const recompute = (): void => {
     const masters = cluster.masters;
-    const commands = !closed && cluster.isReady && masters.length > 0 && masters.every((m) => m.client?.isReady);
+    const commands =
+      !closed && cluster.isReady && masters.length > 0 && masters.every((m) => m.client?.isReady) && allSlotsServed();
     let subscriber = true;
     if (subscribed > 0) {
       if (sharded) subscriber = masters.every((m) => m.pubSub === undefined || m.pubSub.client.isReady);
@@ -324,6 +327,21 @@ function clusterLink(
       if (ready && !wasReady) notify(listeners, 'subscriber-ready');
       notify(listeners, 'state');
     }
+  };
+  // While a dead master's slots wait for its replica, a rediscovery can leave
+  // them without any master; every remaining master being up is then not
+  // enough: every slot must have a connected master.
+  const allSlotsServed = (): boolean => {
+    const slots = cluster.slots;
+    if (slots.length < SLOTS) return false;
+    let last: unknown;
+    for (let i = 0; i < SLOTS; i++) {
+      const master = slots[i]?.master;
+      if (master === last) continue;
+      if (master?.client?.isReady !== true) return false;
+      last = master;
+    }
+    return true;
   };
   cluster.on('error', (err: unknown) => logger.debug('redis cluster error', { error: String(err) }));
   cluster.on('node-error', (err: unknown) => logger.debug('redis cluster node error', { error: String(err) }));

@@ -274,6 +274,7 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
       } else if (now < this.replicasShortUntil) {
         // The last round lacked replicas: refuse at once for a moment instead
         // of blocking every caller for the whole timeout.
+        this.counters.replicaWaitsFailed++;
         write.reject(this.tooFewReplicas(write.channel, this.lastAcked));
       } else due.push(write);
     }

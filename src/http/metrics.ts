@@ -13,6 +13,7 @@ import type { TokenCounters } from './token.js';
 interface BrokerCounters {
   badPayloads?: number;
   reconnects?: number;
+  replicaWaitsFailed?: number;
 }
 
 /** Counters kept outside the hub: token mode's resolver, and the server around the hub (sse-runserver). */
@@ -88,6 +89,11 @@ export function createMetricsRegistry(hub: Hub, extras: MetricsExtras = {}): Reg
   counter('sse_hub_broker_reconnects_total', 'Times the broker subscription came back after a loss.', () => {
     return brokerCounters().reconnects ?? 0;
   });
+  counter(
+    'sse_hub_replica_waits_failed_total',
+    'Events refused because fewer replicas than --redis-wait-replicas acknowledged them in time.',
+    () => brokerCounters().replicaWaitsFailed ?? 0,
+  );
   const { tokens } = extras;
   if (tokens !== undefined) {
     counter(
