@@ -7,7 +7,7 @@ export { Hub, type HubStats, type SendResult, type AttachOptions } from './core/
 export type { ChannelSummary, PresenceOverview } from './core/presence.js';
 export type { PresenceEventData } from './core/presence-events.js';
 export type { Refusal, RefusalKind } from './core/refusals.js';
-export type { HubOptions, HistoryOptions } from './core/options.js';
+export type { HubOptions, HistoryOptions, RedisClusterOptions, RedisSentinelOptions } from './core/options.js';
 export type { Connection, CloseReason } from './core/connection.js';
 
 // Express (and plain node:http) handlers
@@ -74,7 +74,14 @@ export type {
   ChannelHistory,
 } from './core/broker.js';
 export { MemoryBroker } from './brokers/memory.js';
-export { RedisBroker, type RedisBrokerOptions } from './brokers/redis.js';
+export {
+  RedisBroker,
+  type RedisBrokerCounters,
+  type RedisBrokerOptions,
+  type RedisClusterConfig,
+  type RedisKeyReader,
+  type RedisSentinelConfig,
+} from './brokers/redis.js';
 
 // Errors (each has a stable `code`; see the README)
 export {

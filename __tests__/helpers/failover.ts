@@ -11,7 +11,8 @@ import { createServer, type SseServer } from '../../src/cli/server';
 import { SseReader } from './sse-reader';
 import { waitFor } from './wait-for';
 
-export const SEND_TIMEOUT = 1000;
+// Generous for a loaded CI machine: failing fast in the gap does not wait for it.
+export const SEND_TIMEOUT = 2000;
 const CLIENTS = 100;
 
 export interface Sent {
