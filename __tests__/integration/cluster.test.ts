@@ -194,6 +194,11 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster', () => {
     expect(ids.map((id) => id.split('-')[0])).toEqual([0, 1, 2, 3, 4, 5].map((i) => String(start + i)));
     // And ids stay distinct across channels within one ms of the same publisher.
     expect(new Set(ids).size).toBe(6);
+    // With no channel to read, "the last id so far" is the broker's clock, so that a
+    // catch-up after an outage starts now, not at the beginning of history.
+    await serve({ history: true });
+    const { lastId } = await (sse?.hub.broker as RedisBroker).readHistory(new Map(), { size: 10, ttl: 60 });
+    expect(Math.abs(Number(lastId.split('-')[0]) - Date.now())).toBeLessThan(60_000);
   });
 
   test('session reads: keys on different slots, one GET each (a multi-slot MGET would fail with CROSSSLOT)', async () => {

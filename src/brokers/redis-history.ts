@@ -221,8 +221,9 @@ export async function readHistory(
   }
   const keys = historyKeys(prefix, perSlot);
   const channels = [...after.keys()];
-  // With no channel on a cluster there is no slot to ask: the oldest id stands in.
-  if (perSlot && channels.length === 0) return { channels: new Map(), lastId: '0-0' };
+  // With no channel on a cluster there is no slot to ask; the caller's clock is
+  // where its next ids start (the hub marks where a catch-up would begin).
+  if (perSlot && channels.length === 0) return { channels: new Map(), lastId: clock ?? '0-0' };
   const first = channels[0] ?? '';
   const reply = (await runScript(
     run,
