@@ -71,7 +71,7 @@ export class RedisClusterSetup {
     return this.servers.map((s) => s.url);
   }
 
-  /** Every running node says cluster_state:ok and agrees there are 3 masters serving all slots. */
+  /** Every running node says cluster_state:ok, 3 masters serve all slots, every replica is in sync. */
   async waitUntilHealthy(timeout = 20_000): Promise<void> {
     await waitFor(
       async () => {
@@ -80,7 +80,12 @@ export class RedisClusterSetup {
           if (!info.includes('cluster_state:ok') || !info.includes('cluster_slots_ok:16384')) return false;
         }
         const nodes = await this.nodes();
-        return nodes.filter((n) => n.master && n.slots.length > 0).length === 3;
+        if (nodes.filter((n) => n.master && n.slots.length > 0).length !== 3) return false;
+        // Every replica has finished its first sync: a failover then loses nothing already written.
+        for (const node of nodes.filter((n) => !n.master)) {
+          if (!(await command(node.port, 'INFO', 'replication')).includes('master_link_status:up')) return false;
+        }
+        return true;
       },
       { timeout, interval: 100, what: 'the cluster to be ok' },
     );
