@@ -13,6 +13,7 @@ export function createBroker(options: ResolvedHubOptions): Broker {
       cluster: options.redisCluster && { ...options.redisCluster, pubsub: options.pubsub },
       channelPrefix: options.channelPrefix,
       waitReplicas: options.redisWaitReplicas,
+      historyIds: options.history !== null,
       // Leaves the hub's own sendTimeout the last word, with the clearer message first.
       waitTimeout: Math.max(1, Math.floor(options.sendTimeout * 0.9)),
       logger: options.logger,

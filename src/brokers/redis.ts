@@ -30,6 +30,7 @@ import {
 } from './redis-link.js';
 import { RedisPresence } from './redis-presence.js';
 import { decodePayload, encodePayload } from './redis-wire.js';
+import { compareIdParts, parseEventId, type EventIdParts } from '../core/history.js';
 
 export type { RedisClusterConfig, RedisSentinelConfig } from './redis-link.js';
 
@@ -50,6 +51,11 @@ export interface RedisBrokerOptions {
   waitReplicas?: number;
   /** Longest a publish with waitReplicas may wait for the replicas, in ms. Defaults to 5000. */
   waitTimeout?: number;
+  /**
+   * Events carry history ids (the hub has history on): on a cluster, stale
+   * live copies are then dropped per channel (see seenBefore). Defaults to false.
+   */
+  historyIds?: boolean;
   /** Defaults to silent. */
   logger?: Logger;
   /** Longest wait between reconnect attempts, in ms. Defaults to 2000. */
@@ -113,6 +119,9 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
   /** Until when writes are refused at once because the last WAIT came back short (ms epoch). */
   private replicasShortUntil = 0;
   private lastAcked = 0;
+  private readonly dedupe: boolean;
+  /** Cluster: channel → the greatest history id delivered on it (see seenBefore). */
+  private readonly lastIds = new Map<string, EventIdParts>();
   private lastClock = 0;
   private clockSeq = 0;
   /** Channel → its last SUBSCRIBE/UNSUBSCRIBE, which the next one waits for (see serially). */
@@ -126,6 +135,7 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
     this.presenceTtl = options.presenceTtl ?? 15_000;
     this.waitReplicas = options.waitReplicas ?? 0;
     this.waitTimeout = options.waitTimeout ?? 5000;
+    this.dedupe = (options.historyIds ?? false) && options.cluster !== undefined;
     const given = [options.url, options.sentinel, options.cluster].filter((o) => o !== undefined).length;
     if (given !== 1) throw new TypeError('RedisBroker needs exactly one of url, sentinel or cluster');
     const topology: RedisTopology =
@@ -401,15 +411,54 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
           bytes: message.length,
         });
       }
+      if (this.dedupe && event.id !== undefined && this.seenBefore(channel, event.id)) return;
       listener(event);
     };
     this.onMessage.set(channel, onMessage);
-    return this.serially(channel, () => this.link.subscribe(this.prefix + channel, onMessage));
+    return this.serially(channel, async () => {
+      await this.link.subscribe(this.prefix + channel, onMessage);
+      if (this.dedupe) await this.markSubscribed(channel);
+    });
+  }
+
+  /**
+   * Cluster with history: a channel's ids only grow (one slot, one script),
+   * so an event at or below the last one delivered on that channel — or
+   * below the channel's last id when its subscription became live — is
+   * stale. Classic pub/sub reaches a node over the cluster bus, which can be
+   * slower than the client's own SUBSCRIBE: an event published just before
+   * the subscription can arrive just after it, after the history read that
+   * already holds it (the hub's floors assume one ordered connection).
+   */
+  /** The channel's last id once its subscription is live: anything at or below it is in history. */
+  private async markSubscribed(channel: string): Promise<void> {
+    const keys = historyKeys(this.prefix, true);
+    try {
+      const last = await this.run(['GET', keys.lastId(channel)], keys.stream(channel));
+      const parts = typeof last === 'string' ? parseEventId(last) : undefined;
+      const seen = this.lastIds.get(channel);
+      if (parts !== undefined && (seen === undefined || compareIdParts(parts, seen) > 0))
+        this.lastIds.set(channel, parts);
+    } catch {
+      // Redis away: no mark; the hub's own catch-up covers the outage.
+    }
+  }
+
+  private seenBefore(channel: string, id: string): boolean {
+    const parts = parseEventId(id);
+    if (parts === undefined) return false;
+    const last = this.lastIds.get(channel);
+    if (last !== undefined && compareIdParts(parts, last) <= 0) {
+      return true;
+    }
+    this.lastIds.set(channel, parts);
+    return false;
   }
 
   unsubscribe(channel: string): Promise<void> {
     const onMessage = this.onMessage.get(channel);
     this.onMessage.delete(channel);
+    this.lastIds.delete(channel);
     if (onMessage === undefined) return Promise.resolve();
     return this.serially(channel, () => this.link.unsubscribe(this.prefix + channel, onMessage));
   }
