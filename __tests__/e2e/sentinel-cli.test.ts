@@ -107,12 +107,18 @@ describeWithTools(['redis-server', 'redis-sentinel'], 'Sentinel from the command
     const bob = await SseReader.open(`${url}/`, { cookie: await login(setup.replica.port, 'sid-bob', 'bob') });
     readers.push(bob);
     expect(bob.status).toBe(200);
-    expect((await send('alice', 'after')).code).toBe(0);
+    // A fresh sse-send asks a sentinel, which may name the new master a moment
+    // after the server's /healthz is 200 again: it exits 1 until then.
+    await waitFor(async () => (await send('alice', 'after')).code === 0, {
+      timeout: 15_000,
+      interval: 200,
+      what: 'sse-send through the sentinels after the promotion',
+    });
     await waitFor(() => alice.events.some((e) => e.data === 'after'), { what: '"after" on the stream opened before' });
     expect(alice.ended).toBe(false);
     // A logout on the new master ends the stream at the next re-check.
     await logout(setup.replica.port, 'sid-alice');
-    await alice.waitForEnd(5000);
+    await alice.waitForEnd(10_000);
     expect(bob.ended).toBe(false);
   });
 
