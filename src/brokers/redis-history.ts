@@ -101,10 +101,12 @@ redis.call(ARGV[5], ARGV[1], payload)
 return id
 `;
 
-// KEYS[3..] = streams; ARGV[i] = the id after which to read KEYS[i + 2]; the
-// ARGV after those is the clock.
+// KEYS[3..] = streams; ARGV[1] = events per stream at most ('0': all);
+// ARGV[i + 1] = the id after which to read KEYS[i + 2]; the ARGV after those
+// (ARGV[#KEYS]) is the clock. Paged, so one call never copies a whole history
+// (at 1000 × 8 KB that blocked Redis for 100+ ms).
 // Returns { start, now, lastId, { maxDeleted, oldest, { {id, {'p', payload}}, ... } }, ... }.
-const READ_SCRIPT = `${prelude('ARGV[#KEYS - 1]')}
+const READ_SCRIPT = `${prelude('ARGV[#KEYS]')}
 local lastId = redis.call('GET', KEYS[1])
 if not lastId then lastId = alloc() end
 local count = tonumber(ARGV[1])
@@ -195,8 +197,8 @@ type StreamEntry = [id: string, fields: string[]];
 type ChannelReply = [maxDeleted: string, oldest: string, entries: StreamEntry[]];
 
 /**
- * Reads every channel's kept events after its id, in one script (one
- * instant). On a cluster (`perSlot`), one script per channel, each on its own
+ * Reads every channel's kept events after its id (one page of them, with
+ * `page`), in one script (one instant). On a cluster (`perSlot`), one script per channel, each on its own
  * slot; `lastId` is then the greatest of their counters.
  */
 export async function readHistory(
@@ -204,12 +206,14 @@ export async function readHistory(
   prefix: string,
   after: ReadonlyMap<string, string>,
   limits: HistoryLimits,
+  page?: HistoryPage,
   perSlot = false,
   clock?: string,
 ): Promise<HistorySnapshot> {
+  const count = page === undefined ? 0 : Math.max(1, Math.floor(page.count));
   if (perSlot && after.size > 1) {
     const parts = await Promise.all(
-      [...after].map(([channel, id]) => readHistory(run, prefix, new Map([[channel, id]]), limits, true, clock)),
+      [...after].map(([channel, id]) => readHistory(run, prefix, new Map([[channel, id]]), limits, page, true, clock)),
     );
     const channels = new Map<string, ChannelHistory>();
     let lastId = '0-0';
@@ -230,7 +234,7 @@ export async function readHistory(
     READ_SCRIPT,
     READ_SHA,
     [keys.lastId(first), keys.start(first), ...channels.map(keys.stream)],
-    [...channels.map((channel) => after.get(channel) as string), clock ?? ''],
+    [String(count), ...channels.map((channel) => after.get(channel) as string), clock ?? ''],
   )) as [string, string, string, ...ChannelReply[]];
   const [start, now, lastId] = reply;
   const result = new Map<string, ChannelHistory>();

@@ -340,10 +340,14 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
     );
   }
 
-  async readHistory(after: ReadonlyMap<string, string>, limits: HistoryLimits): Promise<HistorySnapshot> {
+  async readHistory(
+    after: ReadonlyMap<string, string>,
+    limits: HistoryLimits,
+    page?: HistoryPage,
+  ): Promise<HistorySnapshot> {
     this.assertConnected();
     try {
-      return await readHistory(this.run, this.prefix, after, limits, this.perSlot, this.clock());
+      return await readHistory(this.run, this.prefix, after, limits, page, this.perSlot, this.clock());
     } catch (err) {
       throw new BrokerUnavailableError(this.name, `could not read history from redis: ${(err as Error).message}`, {
         cause: err,
