@@ -1,5 +1,5 @@
-// sse-runserver behind real nginx with the README's `location /sse/` block
-// (SPEC §6, issue 3 item 6): events published 20 ms apart arrive through nginx
+// sse-runserver behind real nginx with the `location /sse/` block of
+// docs/deployment.md ("Behind nginx"): events published 20 ms apart arrive through nginx
 // with a p99 extra delay under 50 ms compared with the same events read
 // directly. Latency = arrival time − the publish timestamp carried in the data,
 // both read from this process's monotonic clock.
@@ -11,7 +11,7 @@ import { ROOT, startRunserver, type RunningServer } from '../helpers/run-cli';
 import { SseReader, type ParsedEvent } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
 
-const DOC = join(ROOT, 'README.md');
+const DOC = join(ROOT, 'docs', 'deployment.md');
 const EVENTS = 100;
 const INTERVAL_MS = 20;
 const P99_BUDGET_MS = 50;
@@ -39,7 +39,7 @@ function summary(values: number[]): { p50: number; p99: number; max: number } {
   };
 }
 
-describeWithTools([NGINX_PATH], 'sse-runserver behind nginx (README block)', () => {
+describeWithTools([NGINX_PATH], 'sse-runserver behind nginx (the docs/deployment.md block)', () => {
   let runserver: RunningServer | undefined;
   let nginx: Nginx | undefined;
   let readers: SseReader[] = [];

@@ -1,8 +1,9 @@
-// The README's examples are run, not just read: every block marked
-// `<!-- file: X -->` must equal file X, which the tests below execute, and
-// the flag table must be the one --help prints.
+// The examples of the README and docs/ are run, not just read: every block
+// marked `<!-- file: X -->` must equal file X, which the tests below execute,
+// every `<!-- run: redis-cli -->` block is run against a real Redis, and the
+// flag table of docs/cli.md must be the one --help prints.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { flagsMarkdown, RUNSERVER_FLAGS } from '../../src/cli/flags';
 import { RedisServer } from '../helpers/redis-server';
@@ -12,11 +13,20 @@ import { SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const DOCS = readdirSync(join(ROOT, 'docs'))
+  .filter((name) => name.endsWith('.md'))
+  .map((name) => `docs/${name}`);
+const PAGES = ['README.md', ...DOCS].map((page) => ({ page, text: readFileSync(join(ROOT, page), 'utf8') }));
 
-function blocksAfter(marker: RegExp): { name: string; code: string }[] {
-  const found: { name: string; code: string }[] = [];
+/** The code blocks right after a marker, in the README and every docs/ page. */
+function blocksAfter(marker: RegExp): { page: string; name: string; code: string }[] {
+  const found: { page: string; name: string; code: string }[] = [];
   const pattern = new RegExp(`${marker.source}\\s*\\n\`\`\`\\w*\\n([\\s\\S]*?)\`\`\``, 'g');
-  for (const match of readme.matchAll(pattern)) found.push({ name: match[1] as string, code: match[2] as string });
+  for (const { page, text } of PAGES) {
+    for (const match of text.matchAll(pattern)) {
+      found.push({ page, name: match[1] as string, code: match[2] as string });
+    }
+  }
   return found;
 }
 
@@ -28,19 +38,22 @@ describe('README', () => {
     expect(readme.indexOf('```sh')).toBeLessThan(readme.indexOf('\n\n', readme.indexOf('# sse-hub') + 10) + 2);
   });
 
-  test('every <!-- file: --> block is the example file, byte for byte', () => {
+  test('every <!-- file: --> block, in the README and docs/, is the example file, byte for byte', () => {
     const blocks = blocksAfter(/<!-- file: (\S+) -->/);
-    expect(blocks.length).toBeGreaterThanOrEqual(2);
+    expect(blocks.filter((b) => b.page === 'README.md').length).toBeGreaterThanOrEqual(2);
+    expect(blocks.filter((b) => b.page !== 'README.md').length).toBeGreaterThanOrEqual(1);
     for (const block of blocks) {
-      expect({ file: block.name, code: block.code }).toEqual({
+      expect({ page: block.page, file: block.name, code: block.code }).toEqual({
+        page: block.page,
         file: block.name,
         code: readFileSync(join(ROOT, block.name), 'utf8'),
       });
     }
   });
 
-  test('the flag table is the one sse-runserver --help is built from', () => {
-    expect(readme).toContain(flagsMarkdown(RUNSERVER_FLAGS));
+  test('the flag table of docs/cli.md is the one sse-runserver --help is built from', () => {
+    const cli = readFileSync(join(ROOT, 'docs', 'cli.md'), 'utf8');
+    expect(cli).toContain(`<!-- flags:start -->\n${flagsMarkdown(RUNSERVER_FLAGS)}\n<!-- flags:end -->`);
   });
 
   test('npm start runs sse-runserver with the in-memory broker', async () => {
@@ -137,7 +150,25 @@ describe('examples/express', () => {
   });
 });
 
-describeWithTools(['redis-server', 'redis-cli'], 'README Redis example', () => {
+describe('examples/errors.js (docs/errors.md)', () => {
+  test('runs: a bad event name rejects with an SseHubError that is an EventError and a TypeError', async () => {
+    const proc = spawn(process.execPath, [join(ROOT, 'examples/errors.js')], {
+      cwd: ROOT,
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise((resolve) => proc.once('exit', resolve));
+    // The example asserts each claim itself (node:assert): a false one exits 1 with the AssertionError.
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toMatch(/^SSE_ERR_EVENT: event type "bad\\nname" contains a line break/);
+  });
+});
+
+describeWithTools(['redis-server', 'redis-cli'], 'README and docs/protocol.md Redis example', () => {
   let redis: RedisServer;
   let server: RunningServer;
 
@@ -150,27 +181,33 @@ describeWithTools(['redis-server', 'redis-cli'], 'README Redis example', () => {
     await redis?.stop();
   });
 
-  test("the tornado-sse redis-cli command, exactly as the README has it, reaches subscribers of 'all'", async () => {
-    const [block] = blocksAfter(/<!-- run: (redis-cli) -->/);
-    expect(block).toBeDefined();
-    const command = block!.code.trim().replace(/^redis-cli /, `redis-cli -p ${redis.port} `);
-    const all = await SseReader.open(`${server.url}/?channels=all`);
-    const other = await SseReader.open(`${server.url}/?channels=other`);
-    await waitFor(async () => (await redis.numsub('all')) === 1 && (await redis.numsub('other')) === 1, {
-      what: 'subscriptions',
-    });
-    const proc = spawn('bash', ['-c', command], { stdio: 'ignore' });
-    expect(await new Promise((resolve) => proc.once('exit', resolve))).toBe(0);
-    const [event] = await all.waitForEvents(1);
-    expect(event).toEqual({ event: 'message', data: '{"type": "message", "user": "tug"}' });
-    await fetch(`${server.url}/publish`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ channel: 'other', data: 'marker' }),
-    });
-    await other.waitForEvents(1);
-    expect(other.events).toEqual([{ event: 'message', data: 'marker' }]);
-    all.close();
-    other.close();
+  const runBlocks = blocksAfter(/<!-- run: (redis-cli) -->/);
+  test('the README and docs/protocol.md each show the redis-cli command', () => {
+    expect(runBlocks.map((b) => b.page)).toEqual(expect.arrayContaining(['README.md', 'docs/protocol.md']));
   });
+
+  test.each(runBlocks.map((b) => [b.page, b.code] as const))(
+    "%s: the tornado-sse redis-cli command, exactly as written, reaches subscribers of 'all'",
+    async (_page, code) => {
+      const command = code.trim().replace(/^redis-cli /, `redis-cli -p ${redis.port} `);
+      const all = await SseReader.open(`${server.url}/?channels=all`);
+      const other = await SseReader.open(`${server.url}/?channels=other`);
+      await waitFor(async () => (await redis.numsub('all')) === 1 && (await redis.numsub('other')) === 1, {
+        what: 'subscriptions',
+      });
+      const proc = spawn('bash', ['-c', command], { stdio: 'ignore' });
+      expect(await new Promise((resolve) => proc.once('exit', resolve))).toBe(0);
+      const [event] = await all.waitForEvents(1);
+      expect(event).toEqual({ event: 'message', data: '{"type": "message", "user": "tug"}' });
+      await fetch(`${server.url}/publish`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ channel: 'other', data: 'marker' }),
+      });
+      await other.waitForEvents(1);
+      expect(other.events).toEqual([{ event: 'message', data: 'marker' }]);
+      all.close();
+      other.close();
+    },
+  );
 });
