@@ -1,6 +1,6 @@
 /*!
  * sse-hub: jquery.eventsource.js, the `$.eventsource` plugin API that
- * tornado-sse pages load (SPEC §5), over the native EventSource.
+ * tornado-sse pages load (docs/browser.md), over the native EventSource.
  *
  *   $.eventsource({ label, url, data, dataType, open, message, error,
  *                   events, withCredentials, heartbeatTimeout });

@@ -1,5 +1,5 @@
 /*!
- * sse-hub: sse.js, the page side of SPEC §5. No dependencies, no build step.
+ * sse-hub: sse.js, the page side of docs/browser.md. No dependencies, no build step.
  *
  * Opens one EventSource to the URL in <body sse-data="..."> (or data-sse) and
  * turns every message into an `sse.<type>` event on <body>: a DOM CustomEvent
@@ -25,7 +25,7 @@
  *                          which is then sent as ?token=. A 401/403 answer means
  *                          the user is gone: the stream stops (sse.error, readyState 2).
  *
- * Tab sharing (issue 7): tabs of one origin with the same stream URL (and the
+ * Tab sharing (docs/browser.md#one-connection-for-all-tabs): tabs of one origin with the same stream URL (and the
  * same sse-events) elect a leader with the Web Locks API; only the leader
  * holds an EventSource and fans every message out over a BroadcastChannel, so
  * an app open in 8 tabs uses 1 connection. Followers dispatch the same sse.*
@@ -34,7 +34,7 @@
  * dropped, so every tab gets every event once, in order. Without Web Locks or
  * BroadcastChannel (or with sse-share="off") every tab has its own stream.
  *
- * Watchdog (issue 7): when the stream announces `event: heartbeat` (the
+ * Watchdog (docs/browser.md#the-watchdog-a-dead-stream-is-not-a-quiet-one): when the stream announces `event: heartbeat` (the
  * server's --heartbeat-event), the stream holder reconnects after 2.5
  * heartbeats without any message, with jittered exponential backoff, and
  * dispatches sse.stale, then sse.live when messages flow again. Heartbeat

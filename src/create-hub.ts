@@ -5,7 +5,7 @@ import { createBroker } from './brokers/create-broker.js';
 
 /**
  * Creates a hub. With no options: the memory broker, unless REDIS_URL or
- * SSE_REDIS_URL is set (SPEC §3). Options are validated now (OptionError).
+ * SSE_REDIS_URL is set (docs/brokers.md). Options are validated now (OptionError).
  */
 export function createHub(options: HubOptions = {}): Hub {
   const resolved = resolveHubOptions(options);

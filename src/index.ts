@@ -1,4 +1,4 @@
-// The public surface of sse-hub (SPEC §3). Named exports only, grouped; no logic here.
+// The public surface of sse-hub (docs/api.md). Named exports only, grouped; no logic here.
 
 // Creating and using a hub
 export { createHub } from './create-hub.js';
@@ -83,7 +83,7 @@ export {
   type RedisSentinelConfig,
 } from './brokers/redis.js';
 
-// Errors (each has a stable `code`; see the README)
+// Errors (each has a stable `code`; see docs/errors.md)
 export {
   SseHubError,
   ChannelNameError,

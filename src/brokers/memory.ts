@@ -1,4 +1,4 @@
-// MemoryBroker: same-process fan-out with no set-up (SPEC §1). Delivery runs
+// MemoryBroker: same-process fan-out with no set-up (docs/brokers.md). Delivery runs
 // in a microtask so a publisher never re-enters the hub mid-callback, and
 // events on one channel keep their order. Presence: the hubs sharing this
 // broker are all in this process, so it answers from their live state.

@@ -1,4 +1,4 @@
-// History on Redis (SPEC §7): one stream per channel, written by ONE Lua
+// History on Redis (docs/protocol.md#event-ids-and-history): one stream per channel, written by ONE Lua
 // script that issues the id, appends to the stream (capped by size and ttl,
 // exactly, so the ring buffer and the stream keep the same events) and PUBLISHes — so no other command can interleave and the stream order is
 // the delivery order. Ids come from the Redis server clock (`TIME`), so they

@@ -1,4 +1,4 @@
-// The django_sse wire format (SPEC §2): a Redis message is the JSON array
+// The django_sse wire format (docs/protocol.md#redis-payload): a Redis message is the JSON array
 // ["event", "data"] or ["event", "data", "id"]. Anything else is still
 // delivered — as event `message` with the raw payload as data — and flagged
 // so it can be counted and logged; it never throws.

@@ -1,4 +1,4 @@
-// `sse-runserver --doctor URL` (issue 7): reads the probe stream (http/probe.ts)
+// `sse-runserver --doctor URL` (docs/deployment.md#sse-runserver---doctor-url): reads the probe stream (http/probe.ts)
 // through the public URL, as a browser would (Accept-Encoding: gzip, deflate,
 // br), and says in ONE line whether something in between buffers or
 // compresses the stream, and which setting fixes it. Only relative times on

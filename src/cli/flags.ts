@@ -1,5 +1,5 @@
 // One table of sse-runserver's flags: flag ↔ environment variable ↔ default ↔
-// help. It feeds commander (and so --help) and the README's table; add a flag
+// help. It feeds commander (and so --help) and the table in docs/cli.md; add a flag
 // here and nowhere else.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { redactUrls } from '../core/redact.js';
@@ -443,7 +443,7 @@ export function addFlags(command: Command, specs: readonly FlagSpec[]): Command 
   return command;
 }
 
-/** The markdown table of flags for the README. */
+/** The markdown table of flags for docs/cli.md (scripts/readme-flags.mjs writes it there). */
 export function flagsMarkdown(specs: readonly FlagSpec[]): string {
   const rows = specs.map((s) => {
     const shown = s.defaultValue === undefined || s.defaultValue === '' ? '' : `\`${String(s.defaultValue)}\``;

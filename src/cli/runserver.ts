@@ -1,4 +1,4 @@
-// sse-runserver: the standalone SSE server (SPEC §4), tornado_sse's and
+// sse-runserver: the standalone SSE server (docs/protocol.md#sse-runserver), tornado_sse's and
 // `manage.py runsseserver`'s analogue. Exit codes: 0 after a clean SIGINT/
 // SIGTERM, 1 when it cannot start, 2 for bad flags (one line on stderr).
 import { readFileSync, statSync } from 'node:fs';

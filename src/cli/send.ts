@@ -1,5 +1,5 @@
 // sse-send <channel> <event> <data>: publishes one event, for scripts and
-// manual tests (SPEC §4) — straight to Redis with --redis/REDIS_URL, else via
+// manual tests (docs/protocol.md#sse-send) — straight to Redis with --redis/REDIS_URL, else via
 // POST /publish to --server. <data> is sent verbatim as the data string.
 // Exit codes: 0 sent, 1 not sent (server or broker unreachable, refused), 2 bad usage.
 import { Command, CommanderError, Option } from 'commander';

@@ -1,4 +1,4 @@
-// The one small interface every broker implements (README "Writing a broker"),
+// The one small interface every broker implements (docs/brokers.md#writing-a-broker),
 // plus optional capabilities detected with type guards. A broker without the
 // health capability is always healthy.
 import type { SseEvent } from './event.js';
@@ -27,7 +27,7 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-/** Optional capability: whether events can flow right now (SPEC §4 /healthz). */
+/** Optional capability: whether events can flow right now (docs/operations.md#health-healthz). */
 export interface BrokerHealth {
   /** True while the broker's subscription connection is up. */
   isHealthy(): boolean;
@@ -42,7 +42,7 @@ export function hasHealth(broker: Broker): broker is Broker & BrokerHealth {
   return typeof candidate.isHealthy === 'function' && typeof candidate.onHealthChange === 'function';
 }
 
-/** How much history a channel keeps (SPEC §7): the newest `size` events, none older than `ttl` seconds. */
+/** How much history a channel keeps (docs/brokers.md#the-history-capability): the newest `size` events, none older than `ttl` seconds. */
 export interface HistoryLimits {
   /** Events kept per channel. */
   size: number;
@@ -82,7 +82,7 @@ export interface HistorySnapshot {
 
 /**
  * Optional capability: ids and per-channel history shared by every process
- * using the broker (SPEC §7). Without it the hub keeps history in memory
+ * using the broker (docs/brokers.md#the-history-capability). Without it the hub keeps history in memory
  * (core/history.ts), which only works within one process.
  */
 export interface BrokerHistory {

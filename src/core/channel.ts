@@ -1,4 +1,4 @@
-// What a channel name is (SPEC §1). Every channel that enters sse-hub — from a
+// What a channel name is (docs/protocol.md#channels). Every channel that enters sse-hub — from a
 // query string, a session, sendEvent or Redis — passes through here first;
 // Hub and the brokers trust the names they are given.
 import { ChannelNameError } from './errors.js';

@@ -1,4 +1,4 @@
-// What an event is (SPEC §1) and the one place where user input becomes one:
+// What an event is (docs/protocol.md#events) and the one place where user input becomes one:
 // toEvent() validates the type and id and JSON-encodes non-string data, so that
 // encodeFrame() can trust every SseEvent it is handed.
 import { EventError } from './errors.js';

@@ -1,4 +1,4 @@
-// The SSE wire format (SPEC §2 "SSE frame"). A frame is built once per event
+// The SSE wire format (docs/protocol.md#sse-frames). A frame is built once per event
 // and the same Buffer is written to every subscriber, so nothing here may
 // depend on a connection. Input is trusted: it comes from toEvent() or
 // decodePayload(), which reject CR/LF in names and ids.
@@ -38,7 +38,7 @@ export const PING_FRAME: Buffer = encodeComment('ping');
 export const HEARTBEAT_EVENT = 'heartbeat';
 
 /**
- * The heartbeat as an event a page can see (issue 7): `event: heartbeat` with
+ * The heartbeat as an event a page can see (docs/protocol.md#comments-and-pings): `event: heartbeat` with
  * data `{"heartbeat":<interval ms>,"time":<epoch ms>}`. Built once per hub
  * tick and shared by every idle connection; also the first event of every
  * stream, so the browser learns the interval without configuration.

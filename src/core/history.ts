@@ -1,4 +1,4 @@
-// Event ids and the in-memory history (SPEC §7). An id is `<ms>-<seq>` (like a
+// Event ids and the in-memory history (docs/protocol.md#event-ids-and-history). An id is `<ms>-<seq>` (like a
 // Redis stream id): milliseconds of the clock that issued it, then a sequence
 // within that millisecond. Invariant: ids only ever grow — across channels, and
 // across restarts as long as the clock does not go back — so "after id X" means
@@ -66,7 +66,7 @@ export function historyHorizon(maxDropped: string | null, start: string, nowMs: 
   return horizon;
 }
 
-/** The data of a `gap` event (SPEC §7): what the client asked for and the oldest id still kept. */
+/** The data of a `gap` event (docs/protocol.md#the-gap-event): what the client asked for and the oldest id still kept. */
 export function gapEvent(channel: string, lastEventId: string, oldestId: string | null): SseEvent {
   return { event: 'gap', data: JSON.stringify({ lastEventId, oldestId, channel }) };
 }

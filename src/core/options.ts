@@ -85,7 +85,7 @@ export interface HubOptions {
   maxBufferedBytes?: number;
   /** Milliseconds sendEvent waits for the broker before rejecting. Defaults to 5000. */
   sendTimeout?: number;
-  /** Keep events for Last-Event-ID replay (SPEC §7). `true` uses the defaults. Defaults to off. */
+  /** Keep events for Last-Event-ID replay (docs/guarantees.md#history-event-ids-and-resume). `true` uses the defaults. Defaults to off. */
   history?: boolean | HistoryOptions;
   /**
    * Channels that send `presence` events (join/leave with the user and the
@@ -184,7 +184,7 @@ const DEFAULTS = {
 /** A channel name in which `*` may stand for any run of name characters. */
 const PRESENCE_PATTERN = /^[A-Za-z0-9_.:@*-]{1,128}$/;
 
-/** Reads the Redis URL from the environment, as SPEC §3 names it. */
+/** Reads the Redis URL from the environment (SSE_REDIS_URL, then REDIS_URL; docs/api.md#options). */
 export function redisUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return env.SSE_REDIS_URL || env.REDIS_URL || undefined;
 }

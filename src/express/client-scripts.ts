@@ -1,6 +1,6 @@
 // clientScripts(): serves public/ (sse.js, jquery.eventsource.js) and the npm
 // package event-source-polyfill at <mount>/eventsource-polyfill.js, with cache
-// headers and content types (SPEC §3, §5). The polyfill is resolved from
+// headers and content types (docs/browser.md). The polyfill is resolved from
 // node_modules, never copied: the browser scripts load it from beside themselves.
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';

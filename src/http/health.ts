@@ -1,4 +1,4 @@
-// GET /healthz (SPEC §4): 200 while the broker's subscription connection is
+// GET /healthz (docs/operations.md#health-healthz): 200 while the broker's subscription connection is
 // up, 503 as soon as it is lost — it follows the subscription, not the process.
 // Under sse-runserver --workers the answer is the whole server's: the worker
 // that takes the request asks the primary, which asks every worker (see

@@ -1,7 +1,8 @@
 // GET /metrics: the hub's counters in the Prometheus text format (prom-client).
 // Invariant: nothing here runs per event — every metric is read from
 // hub.stats() and the broker's counters in a collect() callback at scrape
-// time, so the fan-out loop never calls prom-client (issue 6).
+// time, so the fan-out loop never calls prom-client
+// (docs/performance.md#what-keeps-it-fast).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Hub } from '../core/hub.js';

@@ -1,4 +1,4 @@
-// The `/_probe` stream that `sse-runserver --doctor` reads (issue 7). It sends
+// The `/_probe` stream that `sse-runserver --doctor` reads (docs/deployment.md#sse-runserver---doctor-url). It sends
 // exactly the headers of a real stream, its first bytes at once, a `probe`
 // event `delay` ms later and a `probe-end` event at `duration` ms, then ends.
 // A proxy that buffers delivers all of it together at the end; one that

@@ -1,5 +1,5 @@
 // The one way an answer other than a stream leaves over HTTP: JSON, with
-// `{ "error": ... }` for failures (SPEC §2). Unexpected errors are logged in
+// `{ "error": ... }` for failures (docs/errors.md#over-http). Unexpected errors are logged in
 // full and answered generically, never with internals (CWE-209).
 import type { ServerResponse } from 'node:http';
 import { isSseHubError } from '../core/errors.js';

@@ -1,4 +1,4 @@
-// Session mode without express-session in this process (SPEC §4, issue 4): the
+// Session mode without express-session in this process (docs/sessions.md#as-a-second-process-sse-runserver---channels-session): the
 // sid comes from the web app's signed express-session cookie, the session from
 // the same Redis keys connect-redis writes. Invariant: read-only — only GET/
 // MGET, never SET, EXPIRE or touch, so a long SSE request never extends or
