@@ -1,11 +1,15 @@
-// Issue 4, points 5 and 6: examples/django-style started with its one command
+// examples/django-style started with its one command
 // (`node examples/django-style/start.js`, and `--in-process`), driven in
 // headless Chromium. admin and bob log in through the form in their own
 // browser contexts; a record saved for admin (TypeORM afterInsert → sendEvent)
 // shows on admin's page only; a django_sse-style PUBLISH to `all` shows on
 // both; the anonymous page's stream is refused (403) and shows nothing.
+// admin's page is the README's screenshot (docs/django-style.png): written
+// there with UPDATE_SCREENSHOTS=1 (so a test run leaves the tree clean), else
+// to a temp file, and checked to be a PNG either way.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { CHROMIUM_PATH, launchChromium, pageErrors } from '../helpers/chromium';
@@ -15,6 +19,10 @@ import { cleanEnv, ROOT } from '../helpers/run-cli';
 import { waitFor } from '../helpers/wait-for';
 
 const START = join(ROOT, 'examples', 'django-style', 'start.js');
+const SCREENSHOT =
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? join(ROOT, 'docs', 'django-style.png')
+    : join(mkdtempSync(join(tmpdir(), 'sse-hub-shot-')), 'django-style.png');
 
 interface Example {
   proc: ChildProcess;
@@ -137,6 +145,13 @@ describeWithTools(['redis-server', CHROMIUM_PATH], 'examples/django-style in hea
       expect(await messages(anonymous.page)).toEqual([]);
       expect(anonymous.streams).toEqual([403]);
       expect([...admin.errors, ...bob.errors]).toEqual([]);
+
+      // The styled page, as the README shows it (one of the two modes is enough).
+      if (args.length === 0) {
+        await admin.page.setViewportSize({ width: 820, height: 460 });
+        await admin.page.screenshot({ path: SCREENSHOT });
+        expect(readFileSync(SCREENSHOT).subarray(1, 4).toString()).toBe('PNG');
+      }
     });
   });
 });

@@ -166,8 +166,10 @@ function proxyTo(baseUrl) {
 function page(user, messages, mode, error) {
   const items = messages.map(renderMessage).join('\n        ');
   const main = user
-    ? `<p>Logged in as <strong id="user">${escapeHtml(user)}</strong> (stream: ${mode}).</p>
-    <form method="post" action="/logout"><button id="logout">Log out</button></form>
+    ? `<div class="who">
+      <p>Logged in as <strong id="user">${escapeHtml(user)}</strong> (stream: ${mode}).</p>
+      <form method="post" action="/logout"><button id="logout">Log out</button></form>
+    </div>
     <form id="post" method="post" action="/messages">
       <select name="owner">${OWNERS.map((o) => `<option>${o}</option>`).join('')}</select>
       <input name="text" placeholder="a message" required />
@@ -185,10 +187,18 @@ function page(user, messages, mode, error) {
     <ul id="messages"></ul>`;
   return `<!doctype html>
 <html>
-  <head><meta charset="utf-8" /><title>sse-hub: django-style example</title></head>
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <title>sse-hub: django-style example</title>
+    <link rel="stylesheet" href="/static/style.css" />
+  </head>
   <body sse-data="/sse/">
+    <header><strong>sse-hub · django-style example</strong><span class="status"></span></header>
+    <main>
     <h1>Messages</h1>
     ${main}
+    </main>
     <script src="/media/sse-hub/sse.js"></script>
     <script src="/static/page.js"></script>
   </body>
