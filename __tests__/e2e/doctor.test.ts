@@ -2,7 +2,7 @@
 // users run them: the built bin against a real sse-runserver behind real
 // nginx, with a location that buffers (proxy_buffering on and the
 // X-Accel-Buffering header ignored), one that gzips text/event-stream, and
-// the README's clean block. One line out; exit 0 clean, 1 problem, 2 bad usage.
+// the clean block of docs/deployment.md. One line out; exit 0 clean, 1 problem, 2 bad usage.
 import { DoctorUsageError, probeUrlFor } from '../../src/cli/doctor';
 import { OptionError, sseProbe } from '../../src/index';
 import { Nginx, NGINX_PATH } from '../helpers/nginx';
@@ -109,7 +109,7 @@ describeWithTools([NGINX_PATH], 'sse-runserver --doctor through nginx', () => {
       location /buffered/sse/ { proxy_pass ${upstream}/sse/; proxy_buffering on; proxy_ignore_headers X-Accel-Buffering; }
       # gzip for event streams; the header is honoured, so only compression is wrong here
       location /gzip/sse/ { proxy_pass ${upstream}/sse/; gzip on; gzip_types text/event-stream; }
-      # the README's block
+      # the block of docs/deployment.md
       location /sse/ {
         proxy_pass ${upstream};
         proxy_buffering off;
@@ -142,7 +142,7 @@ describeWithTools([NGINX_PATH], 'sse-runserver --doctor through nginx', () => {
     expect(line).not.toMatch(/buffers/);
   });
 
-  test("the README's block → exit 0", async () => {
+  test('the docs/deployment.md block → exit 0', async () => {
     const result = await doctor(`${nginx!.url}/sse/?channels=all`);
     expect(result.code).toBe(0);
     expect(oneLine(result.stdout)).toMatch(/^ok: .*\/sse\/_probe streams unbuffered and uncompressed/);

@@ -69,7 +69,7 @@ describeWithTools(['redis-server'], 'broker faults', () => {
     });
     expect(readers.some((r) => r.ended)).toBe(false);
     expect(sse.hub.stats().connections).toBe(101);
-    // Figures for the README, "Delivery guarantees".
+    // Figures for docs/guarantees.md, "Broker faults".
     console.info(`faults: /healthz 503 ${downAfter} ms after SIGKILL, 200 ${upAfter} ms after restart`);
   });
 

@@ -1,4 +1,4 @@
-// The README's in-process session example: fromSessionCookie() inside the
+// The in-process session example of docs/sessions.md ("Logging out"): fromSessionCookie() inside the
 // app, reading connect-redis's store through the app's own node-redis client,
 // re-checks open streams, so logging out ends them (as the CLI does).
 import type { AddressInfo } from 'node:net';
@@ -45,7 +45,7 @@ describeWithTools(['redis-server'], 'fromSessionCookie in the app process', () =
       res.json({ ok: true });
     });
     app.post('/logout', (req, res, next) => req.session.destroy((err) => (err ? next(err) : res.json({ ok: true }))));
-    // As the README shows it, with a short re-check so the test runs fast.
+    // As docs/sessions.md shows it, with a short re-check so the test runs fast.
     channels = fromSessionCookie({ secrets: ['keyboard cat'], store: redisClient, recheck: 200 });
     app.use('/sse', sseMiddleware({ hub, channels }));
     server = app.listen(0, '127.0.0.1');
