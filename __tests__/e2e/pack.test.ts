@@ -34,6 +34,7 @@ beforeAll(async () => {
     'tsconfig.build.json',
     'src',
     'public',
+    'docs',
     'scripts',
   ]) {
     cpSync(join(ROOT, entry), join(pkg, entry), { recursive: true });
@@ -66,7 +67,7 @@ afterAll(() => {
 
 let packed: string[] = [];
 
-test('the tarball holds dist (ESM, CJS, types), public and the README, and no sources or tests', () => {
+test('the tarball holds dist (ESM, CJS, types), public, the README and the docs it links to, and no sources or tests', () => {
   for (const file of [
     'package.json',
     'README.md',
@@ -78,9 +79,13 @@ test('the tarball holds dist (ESM, CJS, types), public and the README, and no so
     'dist/cjs/bin/sse-send.js',
     'public/sse.js',
     'public/jquery.eventsource.js',
+    'docs/protocol.md',
+    'docs/errors.md',
   ]) {
     expect(packed).toContain(file);
   }
+  // The README's docs/ links resolve in node_modules/sse-hub too; the screenshots stay in the repository.
+  expect(packed.filter((f) => f.startsWith('docs/') && !f.endsWith('.md'))).toEqual([]);
   expect(packed.filter((f) => /^(src|__tests__|bench|examples)\//.test(f))).toEqual([]);
 });
 
