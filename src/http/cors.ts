@@ -1,4 +1,4 @@
-// Cross-origin streams (docs/tokens.md#cors): a page on one origin opens
+// Cross-origin streams (docs/tokens.md#cross-origin-streams-cors): a page on one origin opens
 // `new EventSource(url, { withCredentials: true })` on another. Invariant: only
 // the configured origins ever get CORS headers — credentials (the token cookie)
 // are never shared with an origin nobody listed, and `*` is refused.
