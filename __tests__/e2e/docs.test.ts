@@ -7,13 +7,6 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { ROOT } from '../helpers/run-cli';
 
-/**
- * Pages that other branches are adding: a link to one of them may dangle
- * until it lands. Once a page exists it is checked like any other, anchors
- * included; remove it from here once it is on main.
- */
-const PENDING_PAGES = new Set(['SECURITY.md']);
-
 /** Citations that resolve for nobody who clones the repository or installs the package. */
 const FOREIGN_CITATIONS: [RegExp, string][] = [
   [/\bSPEC\b/, 'the team spec (cite docs/protocol.md instead)'],
@@ -87,7 +80,7 @@ function anchorsOf(path: string): Set<string> {
 function brokenLink(from: string, target: string): string | undefined {
   const [file = '', anchor] = target.split('#', 2);
   const path = file === '' ? from : resolve(dirname(from), decodeURIComponent(file));
-  if (!existsSync(path)) return PENDING_PAGES.has(rel(path)) ? undefined : `${rel(path)} does not exist`;
+  if (!existsSync(path)) return `${rel(path)} does not exist`;
   if (anchor === undefined || anchor === '' || !isMarkdown(path)) return undefined;
   return anchorsOf(path).has(anchor) ? undefined : `${rel(path)} has no heading #${anchor}`;
 }
@@ -95,7 +88,7 @@ function brokenLink(from: string, target: string): string | undefined {
 describe('the documentation', () => {
   test('the pages are there', () => {
     const names = PAGES.map(rel);
-    for (const page of ['README.md', 'docs/protocol.md', 'docs/errors.md', 'docs/cli.md']) {
+    for (const page of ['README.md', 'SECURITY.md', 'docs/protocol.md', 'docs/errors.md', 'docs/cli.md']) {
       expect(names).toContain(page);
     }
   });

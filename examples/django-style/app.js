@@ -125,7 +125,7 @@ async function createApp(options) {
  * see docs/deployment.md). It forwards the stream and nothing else: only GET
  * of the stream path itself, so sse-runserver's /publish (which trusts local
  * programs) and its other routes stay out of the browser's reach
- * (docs/security.md). The request goes out with X-Forwarded-For, as from a proxy.
+ * (SECURITY.md, "Who may publish"). The request goes out with X-Forwarded-For, as from a proxy.
  */
 function proxyTo(baseUrl) {
   const target = new URL(baseUrl);

@@ -1,4 +1,5 @@
-// Channel resolvers decide which channels a request listens on (SPEC §3):
+// Channel resolvers decide which channels a request listens on
+// (docs/sessions.md#which-channels-a-request-gets):
 // fromQuery() for standalone use, fromSession() — the default — for the
 // logged-in user's own channel plus `all`, as django_sse's handler did.
 import type { IncomingMessage } from 'node:http';
@@ -11,7 +12,7 @@ export interface ChannelResolver {
   (req: IncomingMessage): readonly string[] | Promise<readonly string[]>;
   /**
    * Optional: called once the stream of `req` is open. A resolver that must
-   * end streams later (the session cookie re-check, issue 4) keeps it here.
+   * end streams later (the session cookie re-check, docs/sessions.md#logging-out) keeps it here.
    */
   attached?(req: IncomingMessage, connection: Connection): void;
   /** Optional: the user `req` was resolved for (session or token mode), counted in presence. */
@@ -50,7 +51,7 @@ export function fromQuery(options: FromQueryOptions = {}): ChannelResolver {
 /** Decides one extra channel a logged-in user asked for in the query; true adds it. */
 export type AuthorizeExtra = (req: IncomingMessage, channel: string, user: string) => boolean | Promise<boolean>;
 
-/** What a session stream may carry beyond `[username, 'all']` (see the README, "What the query may ask for"). */
+/** What a session stream may carry beyond `[username, 'all']` (docs/sessions.md#what-the-query-may-ask-for). */
 export interface SessionChannelOptions {
   /** Query parameter naming extra channels, comma-separated. Defaults to `channels`. */
   param?: string;
@@ -114,9 +115,9 @@ export function fromSession(options: FromSessionOptions = {}): ChannelResolver {
  * public channel's events as private ones, and the events sent to "their"
  * channel would reach everyone who adds the public one (docs/sessions.md).
  *
- * The rule for the query in session mode: the result is always the
+ * The rule for the query in session mode (docs/sessions.md#what-the-query-may-ask-for): the result is always the
  * user's own channels. With no public channels and no `authorize`, the query
- * is ignored (SPEC §3: it cannot add channels), so `?channels=admin` as bob
+ * is ignored (in this mode the query cannot add channels), so `?channels=admin` as bob
  * gets bob's channels only. Once public channels or `authorize` make the query
  * meaningful, each queried channel must be public or accepted; one that is
  * neither refuses the whole request (403), so a page never silently gets less
