@@ -1,6 +1,6 @@
 // One open SSE stream. Invariant: a Connection never buffers without bound —
 // if the client holds more than maxBufferedBytes of unsent bytes when the next
-// frame arrives, the connection is ended (SPEC §7 "Slow clients"), and the
+// frame arrives, the connection is ended (docs/guarantees.md#slow-clients), and the
 // fan-out loop never waits for 'drain'.
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -17,7 +17,7 @@ export interface ConnectionOptions {
 
 /**
  * The Connection a response carries, so that one shared 'close' listener
- * serves every stream: an idle stream then costs no closure of its own (issue 6).
+ * serves every stream: an idle stream then costs no closure of its own (docs/performance.md#what-keeps-it-fast).
  */
 const CONNECTION = Symbol('sse-hub.connection');
 type StreamResponse = ServerResponse & { [CONNECTION]?: Connection };
@@ -34,7 +34,7 @@ let lastChunk: Buffer | undefined;
 /**
  * `frame` as one HTTP/1.1 chunk (`<hex length>\r\n<frame>\r\n`). The fan-out
  * loop hands the same Buffer to every connection, so this is built once per
- * event, not once per subscriber (STYLE §5).
+ * event, not once per subscriber (docs/performance.md#what-keeps-it-fast).
  */
 function chunkOf(frame: Buffer): Buffer {
   if (frame !== lastFrame || lastChunk === undefined) {
@@ -52,7 +52,7 @@ function chunkOf(frame: Buffer): Buffer {
 /**
  * The socket a frame may be written to directly, already chunked: one write per
  * subscriber instead of OutgoingMessage's cork, three pieces and a nextTick
- * uncork (issue 6). Only for a plain chunked response that owns its socket and
+ * uncork (docs/performance.md#what-keeps-it-fast). Only for a plain chunked response that owns its socket and
  * whose res.write nothing wraps (compression middleware would); else null, and
  * frames go through res.write.
  */
@@ -101,7 +101,7 @@ function writeDirectOwn(socket: Socket, frame: Buffer): boolean {
 const CRLF = Buffer.from('\r\n', 'latin1');
 
 /**
- * Sends the head of an event stream at once (SPEC §2): 200, the content type,
+ * Sends the head of an event stream at once (docs/protocol.md#the-stream): 200, the content type,
  * no caching or transforming (compression() honours no-transform), no proxy
  * buffering. Shared by Connection and the doctor's probe, so they never differ.
  */
