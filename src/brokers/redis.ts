@@ -2,7 +2,7 @@
 // (plus an optional prefix), in django_sse's wire format — on one Redis, a
 // Sentinel-managed master or a Redis Cluster (brokers/redis-link.ts). node-redis
 // re-subscribes after a reconnect or a failover, and health follows both the
-// command and the subscription connections (SPEC §4).
+// command and the subscription connections (docs/operations.md#health-healthz).
 import type {
   Broker,
   BrokerHealth,
@@ -391,7 +391,7 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerP
   }
 
   // node-redis would queue commands until Redis is back; refuse instead, so
-  // sendEvent rejects at once while Redis is down (SPEC §7).
+  // sendEvent rejects at once while Redis is down (docs/guarantees.md#broker-faults).
   private assertConnected(): void {
     if (this.closed) throw new BrokerUnavailableError(this.name, 'the redis broker is closed');
     if (!this.link.commandsReady) {

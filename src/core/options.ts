@@ -63,7 +63,7 @@ export interface HubOptions {
    * With history on Redis: after each write, WAIT until this many replicas
    * acknowledged it (within sendTimeout), so an event whose sendEvent resolved
    * survives a failover. Costs a replication round trip per event
-   * (docs/deployment.md#redis-wait-replicas). Defaults to 0 (no WAIT).
+   * (docs/deployment.md#--redis-wait-replicas). Defaults to 0 (no WAIT).
    */
   redisWaitReplicas?: number;
   /** Prepended to every Redis channel name (e.g. `sse:`). Defaults to `''`, as django_sse. */
