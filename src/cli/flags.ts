@@ -355,6 +355,14 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     parse: wholeNumber,
   },
   {
+    flags: '--max-publish-bytes <n>',
+    env: 'SSE_MAX_PUBLISH_BYTES',
+    description:
+      'largest POST /publish body, in bytes; a larger one gets 413 (sse_hub_publish_refused_total{reason="payload-too-large"})',
+    defaultValue: 2 * 1024 * 1024,
+    parse: positiveInt,
+  },
+  {
     flags: '--headers-timeout <ms>',
     env: 'SSE_HEADERS_TIMEOUT',
     description: 'ms a client may take to send its request headers; then 408 and close (Node: 60000)',

@@ -61,6 +61,7 @@ interface RunserverFlags extends RedisTargetFlags {
   maxBufferedBytes: number;
   maxConnections: number;
   maxConnectionsPerIp: number;
+  maxPublishBytes: number;
   headersTimeout: number;
   requestTimeout: number;
   history?: number;
@@ -122,6 +123,7 @@ export async function main(argv: string[]): Promise<void> {
       adminToken: flags.adminToken,
       admin: flags.admin,
       staticDir: flags.static,
+      maxPublishBytes: flags.maxPublishBytes,
       headersTimeout: flags.headersTimeout,
       requestTimeout: flags.requestTimeout,
       logger,

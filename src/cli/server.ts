@@ -53,6 +53,8 @@ export interface ServerOptions {
    * publishToken; with neither, they answer loopback only.
    */
   adminToken?: string;
+  /** Largest POST /publish body (and the dashboard's), in bytes; a larger one gets 413. Defaults to 2 MiB. */
+  maxPublishBytes?: number;
   /** Serve the admin dashboard at /_admin/. Defaults to false. */
   admin?: boolean;
   /** A folder of pages to serve on paths no other route takes (index.html at /). Defaults to none. */
@@ -100,6 +102,7 @@ export function createServer(options: ServerOptions = {}): SseServer {
   const headersTimeout = options.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT;
   positiveInteger('headersTimeout', headersTimeout, 'ms');
   positiveInteger('requestTimeout', options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT, 'ms');
+  if (options.maxPublishBytes !== undefined) positiveInteger('maxPublishBytes', options.maxPublishBytes, 'bytes');
   // Node requires requestTimeout >= headersTimeout.
   const requestTimeout = Math.max(options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT, headersTimeout);
   const ownsHub = options.hub === undefined;
@@ -108,14 +111,17 @@ export function createServer(options: ServerOptions = {}): SseServer {
   const ssePath = normalizePath(options.path ?? '/');
   const subscribe = createSubscribeHandler({ hub, channels: options.channels ?? fromQuery() });
   const tokens = isTokenResolver(options.channels) ? options.channels : undefined;
-  const publish = createPublishHandler({ hub, token: options.publishToken, tokens: tokens?.verifier });
+  const maxBodyBytes = options.maxPublishBytes;
+  const publish = createPublishHandler({ hub, token: options.publishToken, tokens: tokens?.verifier, maxBodyBytes });
   const cors = createCors({ origins: options.corsOrigins ?? [] });
   const health = createHealthHandler(options.health ? options.health(() => hubHealth(hub)) : hub);
   const adminToken = options.adminToken ?? options.publishToken;
   const adminAccess = (req: http.IncomingMessage): void =>
     checkAccess(req, adminToken, { action: 'the admin API', flag: '--admin-token' });
   const channels = createChannelsHandler({ hub, access: adminAccess });
-  const admin: AdminHandler | undefined = options.admin ? createAdminHandler({ hub, access: adminAccess }) : undefined;
+  const admin: AdminHandler | undefined = options.admin
+    ? createAdminHandler({ hub, access: adminAccess, maxPublishBytes: maxBodyBytes })
+    : undefined;
   // The probe of `--doctor` sits next to the stream: `/sse/` → `/sse/_probe`.
   const probePath = `${ssePath}${PROBE_SEGMENT}`;
   const probe = sseProbe();

@@ -30,6 +30,8 @@ export interface AdminOptions {
   hub: Hub;
   /** Lets a request to api/* through or throws HttpError 401/403. */
   access: AccessCheck;
+  /** Largest body of api/publish, in bytes. Defaults to /publish's (2 MiB). */
+  maxPublishBytes?: number;
 }
 
 /** One point of the chart: [epoch ms, connections in this process, events/s received]. */
@@ -92,6 +94,7 @@ export function createAdminHandler(options: AdminOptions): AdminHandler {
   const channels = createChannelsHandler({ hub, access });
   const publish = createPublishHandler({
     hub,
+    maxBodyBytes: options.maxPublishBytes,
     access: async (req) => {
       // A cross-site form cannot send JSON without a CORS preflight, which nothing here answers.
       if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) {

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Hub } from '../core/hub.js';
 import { connectionLimiterOf, type StreamRefusalReason } from './connection-limits.js';
+import { publishRefusalsOf, type PublishRefusalReason } from './publish.js';
 import { sendJsonError } from './respond.js';
 import type { TokenCounters } from './token.js';
 
@@ -126,6 +127,23 @@ export function createMetricsRegistry(hub: Hub, extras: MetricsExtras = {}): Reg
       const { refused } = connectionLimiterOf(hub).stats();
       this.reset();
       for (const reason of reasons) this.inc({ reason }, refused[reason]);
+    },
+  });
+  const publishReasons: PublishRefusalReason[] = [
+    'unauthorized',
+    'forbidden',
+    'payload-too-large',
+    'unsupported-media-type',
+  ];
+  new Counter({
+    name: 'sse_hub_publish_refused_total',
+    help: 'Publish requests refused, by reason: unauthorized (401), forbidden (403: not loopback, a web page, a foreign Host), payload-too-large (413, --max-publish-bytes), unsupported-media-type (415).',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const refused = publishRefusalsOf(hub);
+      this.reset();
+      for (const reason of publishReasons) this.inc({ reason }, refused[reason]);
     },
   });
   return registry;

@@ -12,9 +12,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertChannelName } from '../core/channel.js';
-import { HttpError } from '../core/errors.js';
+import { HttpError, isSseHubError } from '../core/errors.js';
 import { toEvent } from '../core/event.js';
 import type { Hub } from '../core/hub.js';
+import { positiveInteger } from '../core/options.js';
 import { recordRefusal } from './refusals.js';
 import { sendError, sendJson, sendJsonError } from './respond.js';
 import { grants, type ChannelGrant, type TokenVerifier } from './token.js';
@@ -23,7 +24,7 @@ export interface PublishOptions {
   hub: Hub;
   /** When set, require `Authorization: Bearer <token>` and allow any address. Defaults to loopback only. */
   token?: string;
-  /** Largest accepted body, in bytes. Defaults to 2 MiB. */
+  /** Largest accepted body, in bytes; a larger one gets 413. Defaults to 2 MiB (sse-runserver: `--max-publish-bytes`). */
   maxBodyBytes?: number;
   /**
    * Token mode: a bearer JWT these keys verify may publish, from any address,
@@ -36,11 +37,39 @@ export interface PublishOptions {
 
 export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
 
+/** Why a publish was refused, as /metrics labels it (sse_hub_publish_refused_total{reason}). */
+export type PublishRefusalReason = 'unauthorized' | 'forbidden' | 'payload-too-large' | 'unsupported-media-type';
+
+const REFUSAL_REASONS: Readonly<Record<number, PublishRefusalReason>> = {
+  401: 'unauthorized',
+  403: 'forbidden',
+  413: 'payload-too-large',
+  415: 'unsupported-media-type',
+};
+
+const publishRefusals = new WeakMap<Hub, Record<PublishRefusalReason, number>>();
+
+/**
+ * Publishes refused so far through every publish handler of `hub` (/publish
+ * and the admin dashboard's), by reason. Counted per hub, like the stream
+ * caps, so /metrics reads one figure whichever handler refused.
+ */
+export function publishRefusalsOf(hub: Hub): Record<PublishRefusalReason, number> {
+  let counts = publishRefusals.get(hub);
+  if (counts === undefined) {
+    counts = { unauthorized: 0, forbidden: 0, 'payload-too-large': 0, 'unsupported-media-type': 0 };
+    publishRefusals.set(hub, counts);
+  }
+  return counts;
+}
+
 export function createPublishHandler(
   options: PublishOptions,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { hub, token, tokens, access } = options;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  positiveInteger('maxBodyBytes', maxBodyBytes, 'bytes');
+  const refusals = publishRefusalsOf(hub);
 
   return async (req, res) => {
     try {
@@ -67,6 +96,8 @@ export function createPublishHandler(
       const result = await hub.publish(channel, event);
       sendJson(res, 202, result);
     } catch (err) {
+      const reason = isSseHubError(err) ? REFUSAL_REASONS[err.status] : undefined;
+      if (reason !== undefined) refusals[reason]++;
       recordRefusal(hub, req, 'POST /publish', err);
       sendError(res, err, hub.options.logger);
     }
