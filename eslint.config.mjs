@@ -32,6 +32,7 @@ export default tseslint.config(
           'serve-static',
           'prom-client',
           'jose',
+          'proxy-addr',
         ],
         'core/ uses node built-ins only',
       ),
@@ -45,7 +46,7 @@ export default tseslint.config(
     files: ['src/brokers/**/*.ts'],
     rules: restrict([
       group(
-        ['express', 'cookie', 'cookie-*', 'commander', 'serve-static', 'jose'],
+        ['express', 'cookie', 'cookie-*', 'commander', 'serve-static', 'jose', 'proxy-addr'],
         'brokers/ depend on core/ and their client library only',
       ),
       group(['../http/*', '../express/*', '../cli/*'], 'brokers/ must not import http/, express/ or cli/'),
@@ -56,7 +57,7 @@ export default tseslint.config(
     ignores: ['src/brokers/redis-link.ts'],
     rules: restrict([
       group(
-        ['redis', '@redis/*', 'express', 'cookie', 'cookie-*', 'commander', 'jose'],
+        ['redis', '@redis/*', 'express', 'cookie', 'cookie-*', 'commander', 'jose', 'proxy-addr'],
         'only brokers/redis-link.ts may import redis (one Redis, Sentinel, Cluster)',
       ),
       group(['../http/*', '../express/*', '../cli/*'], 'brokers/ must not import http/, express/ or cli/'),
@@ -71,15 +72,18 @@ export default tseslint.config(
       'src/brokers/**/*.ts',
       'src/express/**/*.ts',
     ],
-    rules: restrict([group(['jose'], 'only http/token.ts may import jose (token verification lives there)')]),
+    rules: restrict([
+      group(['jose'], 'only http/token.ts may import jose (token verification lives there)'),
+      group(['proxy-addr'], 'only http/trust-proxy.ts may import proxy-addr'),
+    ]),
   },
   {
     files: ['src/http/**/*.ts'],
-    ignores: ['src/http/session-cookie.ts', 'src/http/token.ts'],
+    ignores: ['src/http/session-cookie.ts', 'src/http/token.ts', 'src/http/trust-proxy.ts'],
     rules: restrict([
       group(
-        ['express', 'redis', '@redis/*', 'cookie', 'cookie-signature', 'commander', 'jose'],
-        'http/ is node:http only (cookies: session-cookie.ts and token.ts; jose: token.ts)',
+        ['express', 'redis', '@redis/*', 'cookie', 'cookie-signature', 'commander', 'jose', 'proxy-addr'],
+        'http/ is node:http only (cookies: session-cookie.ts and token.ts; jose: token.ts; proxy-addr: trust-proxy.ts)',
       ),
       group(['../brokers/*', '../express/*', '../cli/*'], 'http/ must not import brokers/, express/ or cli/'),
     ]),
@@ -87,20 +91,33 @@ export default tseslint.config(
   {
     files: ['src/http/session-cookie.ts'],
     rules: restrict([
-      group(['express', 'commander', 'jose'], 'http/ never imports express; jose: token.ts only'),
+      group(['express', 'commander', 'jose', 'proxy-addr'], 'http/ never imports express; jose: token.ts only'),
       group(['../express/*', '../cli/*'], 'http/ must not import express/ or cli/'),
     ]),
   },
   {
     files: ['src/express/**/*.ts'],
     rules: restrict([
-      group(['../cli/*', '../brokers/*', 'commander', 'redis', 'jose'], 'express/ depends on http/ and core/ only'),
+      group(
+        ['../cli/*', '../brokers/*', 'commander', 'redis', 'jose', 'proxy-addr'],
+        'express/ depends on http/ and core/ only (Express finds req.ip itself)',
+      ),
     ]),
   },
   {
     files: ['src/http/token.ts'],
     rules: restrict([
-      group(['express', 'commander', 'redis', '@redis/*'], 'http/ is node:http only'),
+      group(['express', 'commander', 'redis', '@redis/*', 'proxy-addr'], 'http/ is node:http only'),
+      group(['../brokers/*', '../express/*', '../cli/*'], 'http/ must not import brokers/, express/ or cli/'),
+    ]),
+  },
+  {
+    files: ['src/http/trust-proxy.ts'],
+    rules: restrict([
+      group(
+        ['express', 'redis', '@redis/*', 'cookie', 'cookie-signature', 'commander', 'jose'],
+        'http/ is node:http only (proxy-addr: trust-proxy.ts)',
+      ),
       group(['../brokers/*', '../express/*', '../cli/*'], 'http/ must not import brokers/, express/ or cli/'),
     ]),
   },

@@ -363,6 +363,13 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     parse: positiveInt,
   },
   {
+    flags: '--trust-proxy <list>',
+    env: 'SSE_TRUST_PROXY',
+    description:
+      "reverse proxies (IP addresses, CIDR ranges, loopback, linklocal, uniquelocal; comma list) whose X-Forwarded-For names the client for --max-connections-per-ip, as Express's trust proxy (default: none, the socket address)",
+    parse: list,
+  },
+  {
     flags: '--headers-timeout <ms>',
     env: 'SSE_HEADERS_TIMEOUT',
     description: 'ms a client may take to send its request headers; then 408 and close (Node: 60000)',

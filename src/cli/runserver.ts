@@ -12,6 +12,7 @@ import { getUserAt, userChannelPrefix } from '../http/resolvers.js';
 import { normalizeOrigin } from '../http/cors.js';
 import { fromSessionCookie, type SessionCookieResolver } from '../http/session-cookie.js';
 import { fromToken, parsePublicKeys, type TokenResolver } from '../http/token.js';
+import { trustProxy } from '../http/trust-proxy.js';
 import {
   clusterHealthSource,
   clusterMetricsSource,
@@ -62,6 +63,7 @@ interface RunserverFlags extends RedisTargetFlags {
   maxConnections: number;
   maxConnectionsPerIp: number;
   maxPublishBytes: number;
+  trustProxy?: string[];
   headersTimeout: number;
   requestTimeout: number;
   history?: number;
@@ -111,6 +113,7 @@ export async function main(argv: string[]): Promise<void> {
   const session = sessionMode(flags, target, logger, () => sse?.hub);
   const token = tokenMode(flags, logger);
   const corsOrigins = corsOriginsOf(flags.corsOrigin);
+  const proxies = trustedProxiesOf(flags.trustProxy);
   const workers = resolveWorkers(flags.workers, target !== undefined);
   if (typeof workers === 'string') fail(workers, 2);
   if (workers > 1 && !isWorker()) return runPrimary(workers, logger, fail, flags.drainTime);
@@ -124,6 +127,7 @@ export async function main(argv: string[]): Promise<void> {
       admin: flags.admin,
       staticDir: flags.static,
       maxPublishBytes: flags.maxPublishBytes,
+      trustProxy: proxies,
       headersTimeout: flags.headersTimeout,
       requestTimeout: flags.requestTimeout,
       logger,
@@ -382,6 +386,18 @@ function corsOriginsOf(values: string[] | undefined): string[] {
     if (err instanceof OptionError) fail(`--cors-origin: ${err.message}`, 2);
     throw err;
   }
+}
+
+/** `--trust-proxy`, checked here so that a bad address exits 2 before any worker starts; empty: none. */
+function trustedProxiesOf(values: string[] | undefined): string[] | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  try {
+    trustProxy(values);
+  } catch (err) {
+    if (err instanceof OptionError) fail(err.message.replace(/^trustProxy/, '--trust-proxy'), 2);
+    throw err;
+  }
+  return values;
 }
 
 /** `--doctor URL`: one line on stdout; exit 0 clean, 1 problem found, 2 bad URL. */

@@ -27,6 +27,7 @@ import { fromQuery, type ChannelResolver } from '../http/resolvers.js';
 import { sendError, sendJsonError } from '../http/respond.js';
 import { createSubscribeHandler } from '../http/subscribe.js';
 import { isTokenResolver } from '../http/token.js';
+import { trustProxy, type ClientAddressOf } from '../http/trust-proxy.js';
 
 export const STATIC_PREFIX = '/static/sse-hub/';
 /** Where `--admin` serves the dashboard. */
@@ -53,6 +54,14 @@ export interface ServerOptions {
    * publishToken; with neither, they answer loopback only.
    */
   adminToken?: string;
+  /**
+   * The reverse proxies whose X-Forwarded-For names the client (IP
+   * addresses, CIDR ranges, `loopback`, `linklocal`, `uniquelocal`), as
+   * Express's `trust proxy`: the per-address stream cap then counts the
+   * client, the rightmost address no trusted proxy wrote. Defaults to none:
+   * the socket's address, whatever the headers say.
+   */
+  trustProxy?: readonly string[];
   /** Largest POST /publish body (and the dashboard's), in bytes; a larger one gets 413. Defaults to 2 MiB. */
   maxPublishBytes?: number;
   /** Serve the admin dashboard at /_admin/. Defaults to false. */
@@ -103,6 +112,8 @@ export function createServer(options: ServerOptions = {}): SseServer {
   positiveInteger('headersTimeout', headersTimeout, 'ms');
   positiveInteger('requestTimeout', options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT, 'ms');
   if (options.maxPublishBytes !== undefined) positiveInteger('maxPublishBytes', options.maxPublishBytes, 'bytes');
+  const clientOf: ClientAddressOf | undefined =
+    options.trustProxy === undefined ? undefined : trustProxy(options.trustProxy);
   // Node requires requestTimeout >= headersTimeout.
   const requestTimeout = Math.max(options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT, headersTimeout);
   const ownsHub = options.hub === undefined;
@@ -144,6 +155,8 @@ export function createServer(options: ServerOptions = {}): SseServer {
       const pathname = (req.url ?? '/').split('?', 1)[0] as string;
       const route = (): void | Promise<void> => {
         if (pathname === ssePath || (ssePath !== '/' && pathname === ssePath.slice(0, -1))) {
+          // The connection caps read `req.ip` as they do under Express (connection-limits.ts).
+          if (clientOf !== undefined) (req as http.IncomingMessage & { ip?: string }).ip = clientOf(req);
           return cors(req, res) ? undefined : subscribe(req, res);
         }
         if (pathname === '/healthz') return health(req, res);
