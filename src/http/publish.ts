@@ -158,7 +158,8 @@ const PUBLISH_WORDING: AccessWording = { action: 'publishing', flag: '--publish-
 /**
  * The access rule of /publish, shared by every operator endpoint (/channels,
  * the admin dashboard): without a token, loopback only, never through a
- * proxy, and only under a loopback Host name (DNS rebinding); with one,
+ * proxy, only under a loopback Host name (DNS rebinding), and never for a
+ * web page of another origin (isCrossSite); with one,
  * `Authorization: Bearer <token>` from anywhere, compared in constant time.
  * Throws HttpError 403 or 401.
  */
@@ -184,6 +185,13 @@ export function checkAccess(
         `without a token, ${wording.action} answers only to a loopback Host (127.0.0.1, localhost, [::1]); set ${wording.flag} to allow it under another name`,
       );
     }
+    // A page of another site, open in a browser on this machine, reaches loopback too.
+    if (isCrossSite(req)) {
+      throw new HttpError(
+        403,
+        `${wording.action} refuses a web page of another site without a token; use it from its own page, or set ${wording.flag}`,
+      );
+    }
     return;
   }
   const bearer = bearerOf(req);
@@ -193,7 +201,32 @@ export function checkAccess(
 }
 
 /**
- * /publish without a token: refuses a web page. Browsers send Origin on every
+ * A request a browser sent for a page of another origin, which loopback
+ * trust must not serve: `Sec-Fetch-Site` other than same-origin or none (a
+ * typed URL, a bookmark), or an `Origin` other than the server's own —
+ * `http://` + the Host it was asked for, which browsers send on the
+ * dashboard's own POSTs. Same-site counts as foreign: every port of
+ * localhost is one site. Programs (curl, sse-send) send neither header.
+ */
+export function isCrossSite(req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = req.headers.origin;
+  return origin !== undefined && origin.toLowerCase() !== ownOrigin(req.headers.host);
+}
+
+/** `http://<host>` as a browser writes it in Origin (lower case, no default port); none without a Host. */
+function ownOrigin(host: string | undefined): string | undefined {
+  if (host === undefined) return undefined;
+  try {
+    return new URL(`http://${host}`).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * /publish without a token: refuses a web page, even of its own origin. Browsers send Origin on every
  * POST (and Sec-Fetch-Site on every request); sse-send, curl and server-side
  * code send neither. And only `application/json` (parameters such as charset
  * allowed): the types a page may post without a CORS preflight (text/plain,
