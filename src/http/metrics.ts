@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Hub } from '../core/hub.js';
+import type { RefusalKind } from '../core/refusals.js';
 import { connectionLimiterOf, type StreamRefusalReason } from './connection-limits.js';
 import { publishRefusalsOf, type PublishRefusalReason } from './publish.js';
 import { sendJsonError } from './respond.js';
@@ -127,6 +128,22 @@ export function createMetricsRegistry(hub: Hub, extras: MetricsExtras = {}): Reg
       const { refused } = connectionLimiterOf(hub).stats();
       this.reset();
       for (const reason of reasons) this.inc({ reason }, refused[reason]);
+    },
+  });
+  // The admin dashboard's refusal totals, by kind: the only series that counts
+  // 401/403s of every endpoint (streams, /channels, the dashboard's API), not
+  // just /publish's; the kinds the hub records are present from the start.
+  const kinds: RefusalKind[] = ['slow-client', 'cap', 'unauthorized', 'forbidden', 'session-store'];
+  new Counter({
+    name: 'sse_hub_refusals_total',
+    help: "Requests and streams refused, by kind, as the admin dashboard's refusal log counts them: slow-client, cap (a connection, channel or body limit), unauthorized (401), forbidden (403), session-store.",
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const totals = hub.refusals.totals();
+      for (const kind of kinds) this.inc({ kind }, totals[kind] ?? 0);
+      for (const [kind, count] of Object.entries(totals)) if (!kinds.includes(kind)) this.inc({ kind }, count);
     },
   });
   const publishReasons: PublishRefusalReason[] = [
