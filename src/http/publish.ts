@@ -226,11 +226,11 @@ function ownOrigin(host: string | undefined): string | undefined {
 }
 
 /**
- * /publish without a token: refuses a web page, even of its own origin. Browsers send Origin on every
- * POST (and Sec-Fetch-Site on every request); sse-send, curl and server-side
- * code send neither. And only `application/json` (parameters such as charset
- * allowed): the types a page may post without a CORS preflight (text/plain,
- * forms) are refused with 415.
+ * /publish without a token: refuses a web page, even of its own origin.
+ * Browsers send Origin on every POST (and Sec-Fetch-Site on every request);
+ * sse-send, curl and server-side code send neither. And only
+ * `application/json` (parameters such as charset allowed): the types a page
+ * may post without a CORS preflight (text/plain, forms) are refused with 415.
  */
 function checkNotBrowser(req: IncomingMessage): void {
   if (req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined) {
