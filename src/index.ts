@@ -28,12 +28,7 @@ export {
   type SessionChannelOptions,
 } from './http/resolvers.js';
 export type { Authorize } from './http/subscribe.js';
-export {
-  fromSessionCookie,
-  type SessionCookieOptions,
-  type SessionCookieResolver,
-  type SessionKeyReader,
-} from './http/session-cookie.js';
+export { fromSessionCookie, type SessionCookieOptions, type SessionCookieResolver } from './http/session-cookie.js';
 export {
   fromToken,
   createTokenVerifier,
@@ -62,6 +57,10 @@ export type {
   Broker,
   BrokerHealth,
   BrokerHistory,
+  BrokerCounters,
+  BrokerCounterValues,
+  BrokerSessionKeys,
+  SessionKeyReader,
   BrokerListener,
   BrokerPresence,
   ChannelPresence,

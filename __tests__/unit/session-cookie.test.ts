@@ -4,7 +4,8 @@ import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import { sign } from 'cookie-signature';
 import type { Connection } from '../../src/core/connection';
-import { fromSessionCookie, parseSession, sessionIdOf, type SessionKeyReader } from '../../src/http/session-cookie';
+import type { SessionKeyReader } from '../../src/core/broker';
+import { fromSessionCookie, parseSession, sessionIdOf } from '../../src/http/session-cookie';
 
 function req(cookie?: string, url = '/'): IncomingMessage {
   const r = new IncomingMessage(new Socket());

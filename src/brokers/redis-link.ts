@@ -4,8 +4,25 @@
 // failover is node-redis's own; this file only says whether the link is up
 // (both commands and the subscription, so /healthz never says 200 while a
 // publish would fail) and routes each command to the node holding its key.
-import { createClient, createCluster, createSentinel } from 'redis';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { createClient, createCluster, createSentinel } from 'redis';
 import { silentLogger, type Logger } from '../core/logger.js';
+
+interface NodeRedis {
+  createClient: typeof createClient;
+  createSentinel: typeof createSentinel;
+  createCluster: typeof createCluster;
+}
+
+/**
+ * node-redis, required when the first link is made, never by `import
+ * 'sse-hub'`: an app on the memory broker does not load it. `__dirname`
+ * exists in both builds (ESM maps it to import.meta.dirname).
+ */
+function loadRedis(): NodeRedis {
+  return createRequire(join(__dirname, 'redis-link.js'))('redis') as NodeRedis;
+}
 
 /** Sentinel-managed Redis: node-redis finds the master through the sentinels and follows failovers. */
 export interface RedisSentinelConfig {
@@ -103,7 +120,7 @@ const notify = (listeners: Listeners, event: 'state' | 'subscriber-ready'): void
 };
 
 function singleLink(url: string, reconnectStrategy: (retries: number) => number, logger: Logger): RedisLink {
-  const client = createClient({
+  const client = loadRedis().createClient({
     url,
     // A command must fail at once while Redis is away, never wait in the
     // offline queue to be sent after the caller was told it failed.
@@ -178,7 +195,7 @@ function sentinelLink(
   logger: Logger,
 ): RedisLink {
   const socket = { connectTimeout: 5000, reconnectStrategy, ...(config.tls ? { tls: true as const } : {}) };
-  const sentinel = createSentinel({
+  const sentinel = loadRedis().createSentinel({
     name: config.name,
     sentinelRootNodes: config.sentinels.map((s) => (typeof s === 'string' ? parseHostPort(s) : s)),
     nodeClientOptions: { username: config.username, password: config.password, socket },
@@ -294,7 +311,7 @@ function clusterLink(
   logger: Logger,
 ): RedisLink {
   const sharded = config.pubsub === 'sharded';
-  const cluster = createCluster({
+  const cluster = loadRedis().createCluster({
     rootNodes: config.nodes.map((url) => ({ url })),
     defaults: {
       username: config.username,

@@ -5,6 +5,9 @@
 // command and the subscription connections (docs/operations.md#health-healthz).
 import type {
   Broker,
+  BrokerCounters,
+  BrokerSessionKeys,
+  SessionKeyReader,
   BrokerHealth,
   BrokerHistory,
   BrokerListener,
@@ -95,11 +98,18 @@ export interface RedisKeyReader {
   mGet(keys: string[]): Promise<readonly unknown[]>;
 }
 
-export class RedisBroker implements Broker, BrokerHealth, BrokerHistory, BrokerPresence, HistoryLength {
+export class RedisBroker
+  implements Broker, BrokerHealth, BrokerHistory, BrokerPresence, HistoryLength, BrokerCounters, BrokerSessionKeys
+{
   readonly name = 'redis';
   readonly counters: RedisBrokerCounters = { badPayloads: 0, reconnects: 0, replicaWaitsFailed: 0 };
   /** Reads keys on the broker's own connection(s): session mode uses it, with no second connection. */
   readonly store: RedisKeyReader;
+
+  /** The session-keys capability (core/broker.ts): the same reader as `store`. */
+  get sessionKeys(): SessionKeyReader {
+    return this.store;
+  }
   /** single, sentinel or cluster. */
   readonly topology: RedisTopology['kind'];
   private readonly link: RedisLink;

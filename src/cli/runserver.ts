@@ -3,7 +3,7 @@
 // SIGTERM, 1 when it cannot start, 2 for bad flags (one line on stderr).
 import { readFileSync, statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { RedisBroker } from '../brokers/redis.js';
+import { hasSessionKeys } from '../core/broker.js';
 import { ChannelNameError, OptionError } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
 import type { Logger } from '../core/logger.js';
@@ -109,7 +109,8 @@ export async function main(argv: string[]): Promise<void> {
   const logger = consoleLogger(flags.debug);
   let sse: SseServer | undefined;
   // Checked before any worker starts, so a bad session flag exits 2 here.
-  // The session store is the redis broker's own client: no second connection.
+  // The session store is read through the broker's session-keys capability
+  // (the redis broker's own connections): no second connection.
   const session = sessionMode(flags, target, logger, () => sse?.hub);
   const token = tokenMode(flags, logger);
   const corsOrigins = corsOriginsOf(flags.corsOrigin);
@@ -254,8 +255,8 @@ function createSessionResolver(
     logger,
     store: () => {
       const broker = hub()?.broker;
-      if (!(broker instanceof RedisBroker)) throw new Error('session mode needs the redis broker');
-      return broker.store;
+      if (broker === undefined || !hasSessionKeys(broker)) throw new Error('session mode needs the redis broker');
+      return broker.sessionKeys;
     },
   });
 }

@@ -1,6 +1,7 @@
 // The one small interface every broker implements (docs/brokers.md#writing-a-broker),
 // plus optional capabilities detected with type guards. A broker without the
-// health capability is always healthy.
+// health capability is always healthy. Code outside brokers/ reaches a broker
+// only through these declarations, never through a broker's class.
 import type { SseEvent } from './event.js';
 
 /** Receives every event published on one channel, already decoded. */
@@ -41,6 +42,53 @@ export function hasHealth(broker: Broker): broker is Broker & BrokerHealth {
   const candidate = broker as Partial<BrokerHealth>;
   return typeof candidate.isHealthy === 'function' && typeof candidate.onHealthChange === 'function';
 }
+
+/** What a broker counts for `/metrics` (http/metrics.ts reads it at scrape time). */
+export interface BrokerCounterValues {
+  /** Payloads that were not django_sse arrays and were delivered raw. */
+  readonly badPayloads: number;
+  /** Times the subscription connection came back after a loss. */
+  readonly reconnects: number;
+  /** Publishes refused because too few replicas acknowledged the write in time (Redis waitReplicas). */
+  readonly replicaWaitsFailed?: number;
+}
+
+/** Optional capability: counters a broker keeps about its own connection. */
+export interface BrokerCounters {
+  readonly counters: BrokerCounterValues;
+}
+
+export function hasCounters(broker: Broker): broker is Broker & BrokerCounters {
+  const candidate = broker as Partial<BrokerCounters>;
+  return typeof candidate.counters === 'object' && candidate.counters !== null;
+}
+
+/**
+ * The read-only part of a key-value client that session mode needs to read
+ * the sessions a web app's store wrote. A node-redis client fits
+ * (`client.mGet`, `client.isReady`).
+ */
+export interface SessionKeyReader {
+  /** False while the store cannot answer (node-redis would queue, not fail). */
+  readonly isReady: boolean;
+  /** One value per key, null where the key does not exist. */
+  mGet(keys: string[]): Promise<readonly unknown[]>;
+}
+
+/**
+ * Optional capability: read keys of the store the broker connects to, so
+ * session mode (`sse-runserver --channels session`) needs no second connection.
+ */
+export interface BrokerSessionKeys {
+  readonly sessionKeys: SessionKeyReader;
+}
+
+export function hasSessionKeys(broker: Broker): broker is Broker & BrokerSessionKeys {
+  const candidate = broker as Partial<BrokerSessionKeys>;
+  return typeof candidate.sessionKeys === 'object' && candidate.sessionKeys !== null;
+}
+
+/** How much history a channel keeps (SPEC §7): the newest `size` events, none older than `ttl` seconds. */
 
 /** How much history a channel keeps (docs/brokers.md#the-history-capability): the newest `size` events, none older than `ttl` seconds. */
 export interface HistoryLimits {

@@ -5,6 +5,7 @@
 // (docs/performance.md#what-keeps-it-fast).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { hasCounters, type BrokerCounterValues } from '../core/broker.js';
 import type { Hub } from '../core/hub.js';
 import type { RefusalKind } from '../core/refusals.js';
 import { connectionLimiterOf, type StreamRefusalReason } from './connection-limits.js';
@@ -12,12 +13,8 @@ import { publishRefusalsOf, type PublishRefusalReason } from './publish.js';
 import { sendJsonError } from './respond.js';
 import type { TokenCounters } from './token.js';
 
-/** The optional counters a broker may keep (RedisBroker has both). */
-interface BrokerCounters {
-  badPayloads?: number;
-  reconnects?: number;
-  replicaWaitsFailed?: number;
-}
+/** What a broker without the counters capability reports (the memory broker). */
+const NO_COUNTERS: BrokerCounterValues = { badPayloads: 0, reconnects: 0 };
 
 /** Counters kept outside the hub: token mode's resolver, and the server around the hub (sse-runserver). */
 export interface MetricsExtras {
@@ -29,7 +26,8 @@ export interface MetricsExtras {
 /** A registry with one metric per hub/broker counter, each read when scraped. */
 export function createMetricsRegistry(hub: Hub, extras: MetricsExtras = {}): Registry {
   const registry = new Registry();
-  const brokerCounters = (): BrokerCounters => (hub.broker as { counters?: BrokerCounters }).counters ?? {};
+  const { broker } = hub;
+  const brokerCounters = (): BrokerCounterValues => (hasCounters(broker) ? broker.counters : NO_COUNTERS);
 
   // `aggregator` says how prom-client's AggregatorRegistry merges the workers'
   // values (sse-runserver --workers): sums, except health, which is the worst.
@@ -87,10 +85,10 @@ export function createMetricsRegistry(hub: Hub, extras: MetricsExtras = {}): Reg
     () => hub.stats().replaysStalled,
   );
   counter('sse_hub_bad_payloads_total', 'Broker payloads that were not django_sse arrays, delivered raw.', () => {
-    return brokerCounters().badPayloads ?? 0;
+    return brokerCounters().badPayloads;
   });
   counter('sse_hub_broker_reconnects_total', 'Times the broker subscription came back after a loss.', () => {
-    return brokerCounters().reconnects ?? 0;
+    return brokerCounters().reconnects;
   });
   counter(
     'sse_hub_replica_waits_failed_total',

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { parseCookie } from 'cookie';
 import { unsign } from 'cookie-signature';
+import type { SessionKeyReader } from '../core/broker.js';
 import type { Connection } from '../core/connection.js';
 import { HttpError, OptionError, SessionStoreUnavailableError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -17,18 +18,6 @@ import {
   type SessionChannelOptions,
   type SessionData,
 } from './resolvers.js';
-
-/**
- * The read-only part of a key-value client this module needs. A node-redis
- * client fits (`client.mGet`, `client.isReady`); the CLI passes the redis
- * broker's own client, so no second connection is opened.
- */
-export interface SessionKeyReader {
-  /** False while the store cannot answer (node-redis would queue, not fail). */
-  readonly isReady: boolean;
-  /** One value per key, null where the key does not exist. */
-  mGet(keys: string[]): Promise<readonly unknown[]>;
-}
 
 export interface SessionCookieOptions extends SessionChannelOptions {
   /** express-session's `secret`(s): the first signs, all verify (rotation). At least one. */
