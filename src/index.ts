@@ -12,7 +12,7 @@ export type { Connection, CloseReason } from './core/connection.js';
 
 // Express (and plain node:http) handlers
 export { sseMiddleware, type SseMiddlewareOptions, type SseRequestHandler } from './express/middleware.js';
-export { clientScripts, type ClientScriptsOptions, type StaticHandler } from './express/client-scripts.js';
+export { clientScripts, type ClientScriptsOptions, type StaticHandler } from './http/client-scripts.js';
 export { sseAdmin, type SseAdminOptions, type SseAdminHandler } from './express/admin.js';
 export {
   fromQuery,

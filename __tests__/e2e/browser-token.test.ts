@@ -10,7 +10,7 @@ import express from 'express';
 import { SignJWT } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createServer, type SseServer } from '../../src/cli/server';
-import { clientScripts } from '../../src/express/client-scripts';
+import { clientScripts } from '../../src/http/client-scripts';
 import { fromToken, type TokenResolver } from '../../src/http/token';
 import { CHROMIUM_PATH, JQUERIES, launchChromium, pageErrors } from '../helpers/chromium';
 import { describeWithTools } from '../helpers/require-tool';

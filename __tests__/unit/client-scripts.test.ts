@@ -4,7 +4,7 @@
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { clientScripts, polyfillFile, publicDir, POLYFILL_PATH } from '../../src/express/client-scripts';
+import { clientScripts, polyfillFile, publicDir, POLYFILL_PATH } from '../../src/http/client-scripts';
 import { createServer, STATIC_PREFIX } from '../../src/cli/server';
 import { listen, type Listening } from '../helpers/listen';
 

@@ -10,7 +10,7 @@ import type { HubOptions } from '../core/options.js';
 import type { Logger } from '../core/logger.js';
 import { positiveInteger } from '../core/options.js';
 import { createHub } from '../create-hub.js';
-import { clientScripts } from '../express/client-scripts.js';
+import { clientScripts } from '../http/client-scripts.js';
 import { createAdminHandler, type AdminHandler } from '../http/admin.js';
 import { createChannelsHandler } from '../http/channels.js';
 import { createCors } from '../http/cors.js';
