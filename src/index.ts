@@ -1,4 +1,8 @@
-// The public surface of sse-hub (docs/api.md). Named exports only, grouped; no logic here.
+// The public surface of sse-hub (docs/api.md). Named exports, grouped; no logic
+// here beyond binding sseMiddleware() to the default hub, which keeps express/
+// from importing default-hub.ts (and through it the brokers).
+import { getDefaultHub } from './default-hub.js';
+import { createSseMiddleware, type SseMiddleware } from './express/middleware.js';
 
 // Creating and using a hub
 export { createHub } from './create-hub.js';
@@ -11,7 +15,13 @@ export type { HubOptions, HistoryOptions, RedisClusterOptions, RedisSentinelOpti
 export type { Connection, CloseReason } from './core/connection.js';
 
 // Express (and plain node:http) handlers
-export { sseMiddleware, type SseMiddlewareOptions, type SseRequestHandler } from './express/middleware.js';
+/**
+ * The SSE stream as an Express 4/5 (or node:http) handler. Streams on
+ * `options.hub`, else on the process-wide hub of configure()/sendEvent().
+ * Channels default to fromSession(), which needs express-session mounted first.
+ */
+export const sseMiddleware: SseMiddleware = createSseMiddleware(getDefaultHub);
+export type { SseMiddleware, SseMiddlewareOptions, SseRequestHandler } from './express/middleware.js';
 export { clientScripts, type ClientScriptsOptions, type StaticHandler } from './http/client-scripts.js';
 export { sseAdmin, type SseAdminOptions, type SseAdminHandler } from './express/admin.js';
 export {

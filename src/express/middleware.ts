@@ -2,10 +2,12 @@
 // works as a plain node:http (req, res) handler. Refusals are answered here
 // (400/403 JSON); only unexpected errors go to Express's next(err). Once a
 // stream has started, nothing Express kept for routing the request is held.
+// Invariant: this folder never reaches a broker. The process-wide default hub
+// (which may be a Redis one) is handed in by index.ts as a function, and only
+// called on the first request without a `hub` option.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Hub } from '../core/hub.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { getDefaultHub } from '../default-hub.js';
 import type { ChannelResolver } from '../http/resolvers.js';
 import { sendError } from '../http/respond.js';
 import { createSubscribeHandler, type Authorize } from '../http/subscribe.js';
@@ -35,27 +37,33 @@ export interface SseMiddlewareOptions {
 
 export type SseRequestHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
-export function sseMiddleware(options: SseMiddlewareOptions = {}): SseRequestHandler {
-  const getHub = (): Hub => options.hub ?? getDefaultHub();
-  const handle = createSubscribeHandler({
-    hub: getHub,
-    channels: options.channels,
-    authorize: options.authorize,
-    allowAnonymous: options.allowAnonymous,
-    maxConnections: options.maxConnections,
-    maxConnectionsPerIp: options.maxConnectionsPerIp,
-    passUnexpected: true,
-  });
-  return (req, res, next) => {
-    handle(req, res).then(
-      () => {
-        if (res.headersSent && !res.writableEnded) releaseRouting(req as RoutedRequest);
-      },
-      (err: unknown) => {
-        if (next) next(err);
-        else sendError(res, err, loggerOf(getHub));
-      },
-    );
+/** sseMiddleware(options): streams on `options.hub`, or on the hub `defaultHub()` returns. */
+export type SseMiddleware = (options?: SseMiddlewareOptions) => SseRequestHandler;
+
+/** Binds sseMiddleware() to the hub used when no `hub` option is given (index.ts: the default hub). */
+export function createSseMiddleware(defaultHub: () => Hub): SseMiddleware {
+  return (options = {}) => {
+    const getHub = (): Hub => options.hub ?? defaultHub();
+    const handle = createSubscribeHandler({
+      hub: getHub,
+      channels: options.channels,
+      authorize: options.authorize,
+      allowAnonymous: options.allowAnonymous,
+      maxConnections: options.maxConnections,
+      maxConnectionsPerIp: options.maxConnectionsPerIp,
+      passUnexpected: true,
+    });
+    return (req, res, next) => {
+      handle(req, res).then(
+        () => {
+          if (res.headersSent && !res.writableEnded) releaseRouting(req as RoutedRequest);
+        },
+        (err: unknown) => {
+          if (next) next(err);
+          else sendError(res, err, loggerOf(getHub));
+        },
+      );
+    };
   };
 }
 
