@@ -74,9 +74,3 @@ test('end() ends cleanly, once', () => {
   expect(connection.closeReason).toBe('hub-closed');
   expect(closed).toHaveLength(1);
 });
-
-test('ping writes the `: ping` comment', () => {
-  const { connection, res } = make();
-  connection.ping();
-  expect(res.chunks[1]?.toString()).toBe(': ping\n\n');
-});

@@ -3,7 +3,7 @@
 import type { ServerResponse } from 'node:http';
 import { BrokerUnavailableError, ChannelNameError, HttpError } from '../../src/core/errors';
 import type { Logger } from '../../src/core/logger';
-import { sendError, sendJson, sendJsonError, statusOf } from '../../src/http/respond';
+import { sendError, sendJson, sendJsonError } from '../../src/http/respond';
 
 interface FakeRes {
   status?: number;
@@ -65,12 +65,16 @@ test('once headers are sent (a stream is open), the connection is destroyed inst
   expect(res.body).toBeUndefined();
 });
 
-test('statusOf: our errors have one, others do not', () => {
-  expect(statusOf(new ChannelNameError('x'))).toBe(400);
-  expect(statusOf(new HttpError(403, 'x'))).toBe(403);
-  expect(statusOf(new BrokerUnavailableError('redis', 'x'))).toBe(503);
-  expect(statusOf(new Error('x'))).toBeUndefined();
-  expect(statusOf({ status: 400 })).toBeUndefined();
+test.each([
+  [new ChannelNameError('x'), 400],
+  [new HttpError(403, 'x'), 403],
+  [new BrokerUnavailableError('redis', 'x'), 503],
+  [new Error('x'), 500],
+  [{ status: 400, message: 'x' }, 500],
+])('sendError answers %p with its own status (ours) or 500 (anything else)', (err, status) => {
+  const res = fakeRes();
+  sendError(res, err, fakeLogger());
+  expect(res.status).toBe(status);
 });
 
 describe('sendError', () => {

@@ -78,7 +78,7 @@ interface RunserverFlags extends RedisTargetFlags {
 /** How long SIGTERM may take after the drain time before the process exits anyway, in ms. */
 const SHUTDOWN_GRACE = 4000;
 
-export function buildCommand(): Command {
+function buildCommand(): Command {
   const command = new Command('sse-runserver')
     .description('Multichannel Server-Sent Events server: GET /?channels=a,b streams, POST /publish, GET /healthz')
     .showHelpAfterError(false)

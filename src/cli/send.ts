@@ -25,7 +25,7 @@ interface SendFlags extends RedisTargetFlags {
 
 class UsageError extends Error {}
 
-export function buildSendCommand(): Command {
+function buildSendCommand(): Command {
   const command = new Command('sse-send')
     .description('Publish one event to an sse-hub channel (to Redis with --redis, else POST /publish to --server)')
     .argument('<channel>', 'channel name, e.g. all')

@@ -4,7 +4,7 @@
 // fan-out loop never waits for 'drain'.
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { encodePreamble, encodeRetry, PING_FRAME } from './frame.js';
+import { encodePreamble, encodeRetry } from './frame.js';
 
 export type CloseReason = 'client' | 'slow' | 'hub-closed' | 'server';
 
@@ -258,11 +258,6 @@ export class Connection {
       res.on('close', done);
       socket?.on('drain', done);
     });
-  }
-
-  /** Sends the heartbeat comment. */
-  ping(): void {
-    this.write(PING_FRAME);
   }
 
   /**

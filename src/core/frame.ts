@@ -35,7 +35,7 @@ export function encodeRetry(retryMs: number): Buffer {
 export const PING_FRAME: Buffer = encodeComment('ping');
 
 /** Name of the heartbeat event (`heartbeatEvent: true`); pages watch it to tell a dead stream from a quiet one. */
-export const HEARTBEAT_EVENT = 'heartbeat';
+const HEARTBEAT_EVENT = 'heartbeat';
 
 /**
  * The heartbeat as an event a page can see (docs/protocol.md#comments-and-pings): `event: heartbeat` with

@@ -35,7 +35,7 @@ export interface PublishOptions {
   access?: (req: IncomingMessage) => void | Promise<void>;
 }
 
-export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
+const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
 
 /** Why a publish was refused, as /metrics labels it (sse_hub_publish_refused_total{reason}). */
 export type PublishRefusalReason = 'unauthorized' | 'forbidden' | 'payload-too-large' | 'unsupported-media-type';
@@ -260,7 +260,7 @@ function isForwarded(req: IncomingMessage): boolean {
   return h['x-forwarded-for'] !== undefined || h.forwarded !== undefined || h['x-real-ip'] !== undefined;
 }
 
-export function isLoopback(address: string | undefined): boolean {
+function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }

@@ -34,21 +34,11 @@ export function sendJsonError(
   sendJson(res, status, { error: message }, headers);
 }
 
-/** HTTP status of an error sse-hub raised on purpose, or undefined for anything else. */
-export function statusOf(err: unknown): number | undefined {
-  return isSseHubError(err) ? err.status : undefined;
-}
-
 /** Answers an error: its own status and message when it is ours, else a logged 500. */
 export function sendError(res: ServerResponse, err: unknown, logger: Logger): void {
-  const status = statusOf(err);
-  if (status !== undefined && status < 500) {
-    sendJsonError(res, status, (err as Error).message);
-    return;
-  }
-  if (status !== undefined) {
-    logger.warn((err as Error).message);
-    sendJsonError(res, status, (err as Error).message);
+  if (isSseHubError(err)) {
+    if (err.status >= 500) logger.warn(err.message);
+    sendJsonError(res, err.status, err.message);
     return;
   }
   logger.error('unexpected error while handling an SSE request', {

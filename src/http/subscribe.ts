@@ -12,7 +12,7 @@ import { nonNegativeInteger } from '../core/options.js';
 import { clientAddress, ConnectionLimiter, connectionLimiterOf } from './connection-limits.js';
 import { BROADCAST_CHANNEL, fromSession, queryOf, type ChannelResolver } from './resolvers.js';
 import { recordRefusal } from './refusals.js';
-import { sendError, sendJsonError, statusOf } from './respond.js';
+import { sendError, sendJsonError } from './respond.js';
 
 /** A veto on every channel a request would listen on; false → 403. */
 export type Authorize = (req: IncomingMessage, channel: string) => boolean | Promise<boolean>;
@@ -103,7 +103,7 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
       if (connection.open) resolve.attached?.(req, connection);
     } catch (err) {
       recordRefusal(hub, req, `GET ${pathOf(req)}`, err);
-      if (passUnexpected && statusOf(err) === undefined && !res.headersSent) throw err;
+      if (passUnexpected && !isSseHubError(err) && !res.headersSent) throw err;
       sendError(res, err, hub.options.logger);
     }
   };
@@ -133,7 +133,7 @@ function handlerLimits(options: SubscribeOptions): (hub: Hub) => ConnectionLimit
 }
 
 /** The id a reconnecting client last saw: the header, or ?lastEventId= for clients that cannot set it. */
-export function lastEventIdOf(req: IncomingMessage): string | undefined {
+function lastEventIdOf(req: IncomingMessage): string | undefined {
   const header = req.headers['last-event-id'];
   const value = typeof header === 'string' && header !== '' ? header : queryOf(req).get('lastEventId');
   return value === null || value === '' ? undefined : value;
