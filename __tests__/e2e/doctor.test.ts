@@ -3,7 +3,8 @@
 // nginx, with a location that buffers (proxy_buffering on and the
 // X-Accel-Buffering header ignored), one that gzips text/event-stream, and
 // the clean block of docs/deployment.md. One line out; exit 0 clean, 1 problem, 2 bad usage.
-import { DoctorUsageError, probeUrlFor } from '../../src/cli/doctor';
+import { probeUrlFor } from '../../src/cli/doctor';
+import { UsageError } from '../../src/core/errors';
 import { OptionError, sseProbe } from '../../src/index';
 import { Nginx, NGINX_PATH } from '../helpers/nginx';
 import { describeWithTools } from '../helpers/require-tool';
@@ -30,7 +31,7 @@ describe('where --doctor looks for the probe', () => {
   });
 
   test('anything but an http(s) URL is a usage error', () => {
-    expect(() => probeUrlFor('example.com/sse/')).toThrow(DoctorUsageError);
+    expect(() => probeUrlFor('example.com/sse/')).toThrow(UsageError);
     expect(() => probeUrlFor('ws://example.com/sse/')).toThrow(/needs an http:\/\/ or https:\/\/ URL/);
   });
 

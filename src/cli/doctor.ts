@@ -7,11 +7,9 @@ import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import zlib from 'node:zlib';
+import { UsageError } from '../core/errors.js';
 import { redactUrls } from '../core/redact.js';
 import { PROBE_COMMENT, PROBE_END_EVENT, PROBE_EVENT, PROBE_SEGMENT } from '../http/probe.js';
-
-/** Bad `--doctor` input: exit 2. */
-export class DoctorUsageError extends Error {}
 
 export interface DoctorTimings {
   /** ms from the request to the response headers. */
@@ -53,10 +51,10 @@ export function probeUrlFor(input: string): URL {
   try {
     url = new URL(input);
   } catch {
-    throw new DoctorUsageError(`--doctor needs the stream's public URL, e.g. https://example.com/sse/, got "${input}"`);
+    throw new UsageError(`--doctor needs the stream's public URL, e.g. https://example.com/sse/, got "${input}"`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new DoctorUsageError(`--doctor needs an http:// or https:// URL, got "${input}"`);
+    throw new UsageError(`--doctor needs an http:// or https:// URL, got "${input}"`);
   }
   url.hash = '';
   if (url.pathname.endsWith(`/${PROBE_SEGMENT}`)) return url;

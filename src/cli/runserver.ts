@@ -4,7 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { hasSessionKeys } from '../core/broker.js';
-import { ChannelNameError, OptionError } from '../core/errors.js';
+import { SseHubTypeError } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
 import type { Logger } from '../core/logger.js';
 import { redactUrls } from '../core/redact.js';
@@ -22,7 +22,7 @@ import {
   runPrimary,
 } from './cluster.js';
 import { addFlags, RUNSERVER_FLAGS } from './flags.js';
-import { doctor, DoctorUsageError, probeUrlFor } from './doctor.js';
+import { doctor, probeUrlFor } from './doctor.js';
 import { consoleLogger } from './logger.js';
 import { redisTarget, type RedisTarget, type RedisTargetFlags } from './redis-target.js';
 import { createServer, type SseServer } from './server.js';
@@ -159,7 +159,7 @@ export async function main(argv: string[]): Promise<void> {
       },
     });
   } catch (err) {
-    if (err instanceof OptionError || err instanceof ChannelNameError) fail(err.message, 2);
+    if (err instanceof SseHubTypeError) fail(err.message, 2); // bad input: an option, a channel, ...
     throw err;
   }
   const address = await sse
@@ -232,7 +232,7 @@ function sessionMode(
   try {
     return createSessionResolver(flags, path, logger, hub);
   } catch (err) {
-    if (err instanceof OptionError || err instanceof ChannelNameError) fail(err.message, 2);
+    if (err instanceof SseHubTypeError) fail(err.message, 2); // bad input: an option, a channel, ...
     throw err;
   }
 }
@@ -407,7 +407,7 @@ async function runDoctor(url: string): Promise<void> {
   try {
     probeUrl = probeUrlFor(url);
   } catch (err) {
-    if (err instanceof DoctorUsageError) fail(err.message, 2);
+    if (err instanceof SseHubTypeError) fail(err.message, 2);
     throw err;
   }
   const report = await doctor(probeUrl);

@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createClient } from 'redis';
 import { assertChannelName } from '../core/channel.js';
+import { SseHubTypeError, UsageError } from '../core/errors.js';
 import { toEvent } from '../core/event.js';
 import { DEFAULT_HISTORY } from '../core/options.js';
 import type { SseEvent } from '../core/event.js';
@@ -22,8 +23,6 @@ interface SendFlags extends RedisTargetFlags {
   channelPrefix: string;
   history?: number;
 }
-
-class UsageError extends Error {}
 
 function buildSendCommand(): Command {
   const command = new Command('sse-send')
@@ -78,7 +77,8 @@ export async function main(argv: string[]): Promise<number> {
     assertChannelName(channel);
     event = toEvent(type, data, flags.id);
   } catch (err) {
-    return usage((err as Error).message);
+    if (err instanceof SseHubTypeError) return usage(err.message);
+    throw err;
   }
   const target = redisTarget(flags);
   if (typeof target === 'string') return usage(target);
@@ -92,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     if (id !== undefined) process.stdout.write(`${id}\n`);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) return usage(err.message);
+    if (err instanceof SseHubTypeError) return usage(err.message);
     process.stderr.write(redactUrls(`sse-send: error: ${(err as Error).message}\n`));
     return 1;
   }

@@ -79,7 +79,7 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
           limiter.refuse(req, res, 'session-store');
           return;
         }
-        if (!(allowAnonymous && err instanceof HttpError && err.code === 'SSE_ERR_ANONYMOUS')) throw err;
+        if (!(allowAnonymous && isSseHubError(err) && err.code === 'SSE_ERR_ANONYMOUS')) throw err;
         asked = [BROADCAST_CHANNEL];
       }
       const channels = parseChannelList(asked, hub.options.maxChannels);
