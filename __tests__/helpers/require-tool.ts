@@ -1,7 +1,19 @@
-// Suites that need a system tool (redis-server, chromium, nginx) may skip on a
-// laptop without it — loudly — but never under CI=true, where they run and fail.
-import { accessSync, constants } from 'node:fs';
+// Suites that need a system tool (redis-server, Chromium, nginx, ...) run only
+// where it is installed, and otherwise FAIL: a suite that did not run must
+// never count as passed. `npm test` installs the tools first (pretest,
+// scripts/test-prereqs.mjs, from scripts/test-tools.json).
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+
+interface ToolSpec {
+  program?: string;
+  python?: string;
+  package: string;
+}
+
+const TOOLS = (
+  JSON.parse(readFileSync(join(__dirname, '..', '..', 'scripts', 'test-tools.json'), 'utf8')) as { tools: ToolSpec[] }
+).tools;
 
 export function haveTool(name: string): boolean {
   if (name.startsWith('/')) return isExecutable(name);
@@ -17,17 +29,23 @@ function isExecutable(path: string): boolean {
   }
 }
 
-/** describe() that runs when every tool is present or CI=true; else one loud placeholder test. */
+/** The Debian package of a program (test-tools.json), or its own name. */
+function packageOf(program: string): string {
+  return TOOLS.find((tool) => tool.program === program)?.package ?? program;
+}
+
+/** describe() that runs when every tool is present; else one test that fails, naming what to install. */
 export function describeWithTools(tools: string[], name: string, body: () => void): void {
   const missing = tools.filter((tool) => !haveTool(tool));
-  if (missing.length === 0 || process.env.CI === 'true') {
+  if (missing.length === 0) {
     describe(name, body);
     return;
   }
+  const packages = [...new Set(missing.map(packageOf))];
   describe(name, () => {
     test(`NOT RUN: ${missing.join(', ')} missing`, () => {
-      console.warn(
-        `\n!!! ${name}: not run because ${missing.join(', ')} is not installed (apt-get install -y ${missing.join(' ')}). CI=true runs it.\n`,
+      throw new Error(
+        `${name}: not run because ${missing.join(', ')} is not installed. Install it: apt-get install -y ${packages.join(' ')} (npm test does this when run as root).`,
       );
     });
   });
