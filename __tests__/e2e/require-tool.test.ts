@@ -44,3 +44,15 @@ describeWithTools(['/nonexistent/some-tool'], 'needs a tool', () => {
   expect(result).toMatchObject({ numFailedTests: 1, numPassedTests: 0 });
   expect(outcome.stdout).toContain('apt-get install -y /nonexistent/some-tool');
 });
+
+test("npm test's pretest on a machine without the tools (and no apt-get) stops with the one apt-get line", async () => {
+  // An empty PATH: no redis-server, no curl, no apt-get to install them with.
+  const outcome = await exec(process.execPath, [join(ROOT, 'scripts', 'test-prereqs.mjs')], {
+    env: { PATH: dir },
+  }).then(
+    () => ({ code: 0, stderr: '' }),
+    (err: { code: number; stderr: string }) => err,
+  );
+  expect(outcome.code).toBe(1);
+  expect(outcome.stderr).toMatch(/^ {2}sudo apt-get install -y redis-server redis-tools .*curl/m);
+});
