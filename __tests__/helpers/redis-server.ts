@@ -1,5 +1,7 @@
 // A private redis-server for one suite: spawned on a free loopback port,
 // awaited with PING (not a sleep), killable and restartable on the same port.
+// A redis-server that exits while starting fails at once with its output; one
+// that never answers is killed when the wait gives up, never left running.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
@@ -58,10 +60,29 @@ export class RedisServer {
         this.dir,
         ...this.extraArgs,
       ],
-      { stdio: 'ignore' },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;
-    await waitFor(() => this.ping(), { timeout: 10_000, what: `redis-server on port ${this.port}` });
+    let output = '';
+    proc.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+    proc.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    const died = new Promise<never>((_resolve, reject) => {
+      proc.once('error', (err) => reject(new Error(`cannot start redis-server: ${err.message}`)));
+      proc.once('exit', (code, signal) =>
+        reject(new Error(`redis-server on port ${this.port} exited while starting (${code ?? signal}):\n${output}`)),
+      );
+    });
+    try {
+      await Promise.race([
+        waitFor(() => this.ping(), { timeout: 10_000, what: `redis-server on port ${this.port}` }),
+        died,
+      ]);
+    } catch (err) {
+      proc.kill('SIGKILL');
+      throw err;
+    } finally {
+      died.catch(() => undefined); // a later exit (stop()) is not an error
+    }
   }
 
   /** Kills redis-server (SIGKILL by default: a crash, not a shutdown) and waits for it to exit. */

@@ -34,13 +34,23 @@ export async function startRunserver(args: string[] = [], env: NodeJS.ProcessEnv
   const exitedEarly = exited.then(() => {
     throw new Error(`sse-runserver exited early:\n${output}`);
   });
-  const match = await Promise.race([
-    waitFor(() => /listening on http:\/\/([\d.]+):(\d+)/.exec(output) ?? undefined, {
-      timeout: 10_000,
-      what: 'sse-runserver to listen',
-    }),
-    exitedEarly,
-  ]);
+  let match: RegExpExecArray;
+  try {
+    match = await Promise.race([
+      waitFor(() => /listening on http:\/\/([\d.]+):(\d+)/.exec(output) ?? undefined, {
+        timeout: 10_000,
+        what: 'sse-runserver to listen',
+      }),
+      exitedEarly,
+    ]);
+  } catch (err) {
+    // Never leave a server that did not start running behind the test.
+    if (!done) proc.kill('SIGKILL');
+    if (err instanceof Error && !err.message.includes(output)) err.message += `; its output:\n${output}`;
+    throw err;
+  } finally {
+    exitedEarly.catch(() => undefined); // the exit after a normal stop() is not an error
+  }
   const port = Number(match[2]);
   return {
     proc,
@@ -81,6 +91,10 @@ export function runNode(
       proc.kill('SIGKILL');
       reject(new Error(`${script} ${args.join(' ')} did not finish in ${timeout} ms:\n${stderr}`));
     }, timeout);
+    proc.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${script}: ${err.message}`));
+    });
     proc.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
