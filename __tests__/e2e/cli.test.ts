@@ -99,17 +99,21 @@ describeWithTools(['curl'], 'sse-runserver with the in-memory broker (npm start)
     });
   });
 
-  test('SIGTERM ends open streams cleanly and exits 0 within 5 s', async () => {
-    const server = await runserver();
-    const reader = await open(`${server.url}/?channels=all`);
-    expect(reader.status).toBe(200);
-    await waitFor(() => reader.retry === 3000, { what: 'the preamble' });
-    const started = Date.now();
-    const code = await server.stop('SIGTERM');
-    expect(code).toBe(0);
-    expect(Date.now() - started).toBeLessThan(5000);
-    await reader.waitForEnd();
-  });
+  test.each(['SIGTERM', 'SIGINT'] as const)(
+    '%s ends open streams cleanly (final chunk, no reset) and exits 0 within 5 s',
+    async (signal) => {
+      const server = await runserver();
+      const reader = await open(`${server.url}/?channels=all`);
+      expect(reader.status).toBe(200);
+      await waitFor(() => reader.retry === 3000, { what: 'the preamble' });
+      const started = Date.now();
+      const code = await server.stop(signal);
+      expect(code).toBe(0);
+      expect(Date.now() - started).toBeLessThan(5000);
+      await reader.waitForEnd(); // rejects on a reset connection
+      expect(reader.endedBy).toBe('clean');
+    },
+  );
 
   test('tuning flags and their environment variables reach the stream', async () => {
     const server = await runserver(['--retry', '1234'], { SSE_MAX_CHANNELS: '2' });
@@ -223,6 +227,7 @@ describeWithTools(['redis-server'], 'sse-runserver with Redis', () => {
     const started = Date.now();
     expect(await server.stop('SIGTERM')).toBe(0);
     expect(Date.now() - started).toBeLessThan(5000);
-    await reader.waitForEnd();
+    await reader.waitForEnd(); // rejects on a reset connection
+    expect(reader.endedBy).toBe('clean');
   });
 });

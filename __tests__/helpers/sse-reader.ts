@@ -18,6 +18,12 @@ export class SseReader extends EventEmitter {
   comments: string[] = [];
   retry: number | undefined;
   ended = false;
+  /**
+   * How the stream ended: `clean` when the whole response arrived (the final
+   * `0\r\n\r\n` chunk, or a FIN where the response had no chunking), `reset`
+   * when the connection broke off (RST, or a close in the middle of the body).
+   */
+  endedBy: 'clean' | 'reset' | undefined;
   body = '';
   private request: http.ClientRequest | undefined;
   private buffer = '';
@@ -32,11 +38,12 @@ export class SseReader extends EventEmitter {
         reader.headers = res.headers;
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => reader.feed(chunk));
-        res.on('end', () => reader.finish());
-        res.on('close', () => reader.finish());
+        // `complete` is Node's own verdict: true only once the body ended as framed.
+        res.on('end', () => reader.finish(res.complete ? 'clean' : 'reset'));
+        res.on('close', () => reader.finish(res.complete ? 'clean' : 'reset'));
         resolve(reader);
       });
-      req.on('error', (err) => (reader.status === 0 ? reject(err) : reader.finish()));
+      req.on('error', (err) => (reader.status === 0 ? reject(err) : reader.finish('reset')));
       reader.request = req;
     });
   }
@@ -50,17 +57,27 @@ export class SseReader extends EventEmitter {
     return this.events;
   }
 
-  waitForEnd(timeout = 5000): Promise<void> {
-    return waitFor(() => this.ended, { timeout, what: 'the stream to end' }).then(() => undefined);
+  /** Waits for the server to end the stream cleanly; a reset connection rejects. */
+  async waitForEnd(timeout = 5000): Promise<void> {
+    await this.waitForClose(timeout);
+    if (this.endedBy !== 'clean') {
+      throw new Error(`the stream was reset, not ended cleanly (no final chunk); received:\n${this.raw}`);
+    }
+  }
+
+  /** Waits for the stream to stop, cleanly or by a reset (see endedBy). */
+  async waitForClose(timeout = 5000): Promise<void> {
+    await waitFor(() => this.ended, { timeout, what: 'the stream to end' });
   }
 
   close(): void {
     this.request?.destroy();
   }
 
-  private finish(): void {
+  private finish(how: 'clean' | 'reset'): void {
     if (this.ended) return;
     this.ended = true;
+    this.endedBy = how;
     this.emit('end');
   }
 
