@@ -12,6 +12,7 @@ import request from 'supertest';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 import { EventSource } from 'eventsource';
+import { silentLogger } from '../../src/core/logger';
 import { configure, createHub, fromQuery, sseMiddleware, type Hub } from '../../src/index';
 import { listen, type Listening } from '../helpers/listen';
 import { RedisServer } from '../helpers/redis-server';
@@ -64,6 +65,28 @@ describe.each(EXPRESSES)('%s', (_name, express, major) => {
     expect((JSON.parse(readFileSync(require.resolve(pkg), 'utf8')) as { version: string }).version).toMatch(
       new RegExp(`^${major}\\.`),
     );
+  });
+
+  // A newcomer's first try: the default session mode in an app without
+  // express-session must say what is missing, not "not logged in".
+  test('sseMiddleware() without express-session answers 500 naming the fix, and warns once', async () => {
+    const warnings: string[] = [];
+    await hub.close();
+    hub = createHub({ broker: 'memory', logger: { ...silentLogger, warn: (message) => warnings.push(message) } });
+    configure(hub);
+    const app = express();
+    app.use('/sse', sseMiddleware());
+    for (let i = 0; i < 3; i++) {
+      const res = await request(app)
+        .get('/sse')
+        .expect('Content-Type', /application\/json/);
+      expect(res.status).toBe(500);
+      expect(res.body.error).toMatch(/mount express-session before sseMiddleware\(\)/);
+      expect(res.body.error).toMatch(/channels: fromQuery\(\)/);
+      expect(res.body.error).not.toMatch(/not logged in/);
+    }
+    expect(warnings).toEqual([expect.stringMatching(/mount express-session before sseMiddleware\(\)/)]);
+    expect(hub.stats().connections).toBe(0);
   });
 
   describe("app.use('/sse', sseMiddleware({ channels: fromQuery() }))", () => {
@@ -198,6 +221,14 @@ describe.each(EXPRESSES)('%s', (_name, express, major) => {
       await hub.sendEvent('message', 'to all', 'all');
       await waitFor(() => got.length === 2, { what: 'two events' });
       expect(got).toEqual(['to tug', 'to all']);
+    });
+
+    test('403 JSON for a user whose name is not a channel name', async () => {
+      const cookie = await login('bob smith');
+      const res = await request(app).get('/sse').set('Cookie', cookie);
+      expect(res.status).toBe(403);
+      expect(res.body).toEqual({ error: expect.stringMatching(/user name is not a valid channel name/) });
+      expect(hub.stats().connections).toBe(0);
     });
 
     test('403 JSON without a logged-in user', async () => {

@@ -58,12 +58,20 @@ describe('fromSession', () => {
     else expect(result).toMatchObject({ status: 403 });
   });
 
-  test('no session, or a session without a user → 403 SSE_ERR_ANONYMOUS', async () => {
-    for (const session of [undefined, null, {}, { user: {} }, { username: '' }]) {
+  test('a session without a user → 403 SSE_ERR_ANONYMOUS', async () => {
+    for (const session of [null, {}, { user: {} }, { username: '' }]) {
       const err = await Promise.resolve(fromSession()(req('/?channels=all', session))).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(HttpError);
       expect(err).toMatchObject({ status: 403, code: 'SSE_ERR_ANONYMOUS' });
     }
+  });
+
+  test('no req.session at all (express-session not mounted) → 500 SSE_ERR_NO_SESSION naming the fix', async () => {
+    const err = await Promise.resolve(fromSession()(req('/?channels=all', undefined))).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 500, code: 'SSE_ERR_NO_SESSION' });
+    expect((err as Error).message).toMatch(
+      /mount express-session before sseMiddleware\(\).*, or pass channels: fromQuery\(\)/,
+    );
   });
 
   test('a custom (async) getUser', async () => {

@@ -27,6 +27,10 @@ export type GetUser = (session: SessionData, req: IncomingMessage) => string | u
 
 export const BROADCAST_CHANNEL = 'all';
 
+const NO_SESSION_MESSAGE =
+  'this stream finds the user in req.session, but the request has no session: mount express-session before ' +
+  'sseMiddleware() (app.use(session({ ... })) first), or pass channels: fromQuery() for a stream without logins';
+
 export interface FromQueryOptions {
   /** Query parameter holding the comma-separated channels. Defaults to `channels`. */
   param?: string;
@@ -91,7 +95,9 @@ export interface FromSessionOptions extends SessionChannelOptions {
 /**
  * Subscribes the session's user to `[username, 'all']`. The query string can
  * only add public channels (publicChannels / authorize); anything else it
- * names is refused with 403. Throws 403 (code SSE_ERR_ANONYMOUS) without a user.
+ * names is refused with 403. Throws 403 (code SSE_ERR_ANONYMOUS) without a
+ * user, and 500 (SSE_ERR_NO_SESSION) when the request has no `req.session`
+ * at all: express-session is not mounted before the middleware.
  */
 export function fromSession(options: FromSessionOptions = {}): ChannelResolver {
   const getUser = options.getUser ?? defaultGetUser;
@@ -99,6 +105,9 @@ export function fromSession(options: FromSessionOptions = {}): ChannelResolver {
   const users = new WeakMap<IncomingMessage, string>();
   const resolve: ChannelResolver = async (req) => {
     const session = (req as IncomingMessage & { session?: unknown }).session;
+    // Not "not logged in": a missing session is a set-up mistake, and saying
+    // so sends the developer to the fix rather than hunting a login bug.
+    if (session === undefined) throw new HttpError(500, NO_SESSION_MESSAGE, 'SSE_ERR_NO_SESSION');
     const user = isRecord(session) ? await getUser(session, req) : undefined;
     const channels = await extras(req, user);
     users.set(req, user as string);

@@ -51,6 +51,7 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
   const { authorize, allowAnonymous = false, passUnexpected = false } = options;
   const getHub = typeof options.hub === 'function' ? options.hub : () => options.hub as Hub;
   const limiterOf = handlerLimits(options);
+  let warnedNoSession = false;
 
   return async (req, res) => {
     const hub = getHub();
@@ -104,6 +105,13 @@ export function createSubscribeHandler(options: SubscribeOptions): RequestHandle
     } catch (err) {
       recordRefusal(hub, req, `GET ${pathOf(req)}`, err);
       if (passUnexpected && !isSseHubError(err) && !res.headersSent) throw err;
+      // A set-up mistake, the same for every request: worth one warning, not one per request.
+      if (isSseHubError(err) && err.code === 'SSE_ERR_NO_SESSION') {
+        if (!warnedNoSession) hub.options.logger.warn(err.message);
+        warnedNoSession = true;
+        sendJsonError(res, err.status, err.message);
+        return;
+      }
       sendError(res, err, hub.options.logger);
     }
   };
