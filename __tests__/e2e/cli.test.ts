@@ -220,6 +220,29 @@ describeWithTools(['redis-server'], 'sse-runserver with Redis', () => {
     });
   });
 
+  test('POST /publish answers 503 JSON while redis-server is down, and 202 again once it is back', async () => {
+    const server = await runserver(['--redis', redis.url]);
+    const publish = (data: string): Promise<Response> =>
+      fetch(`${server.url}/publish`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ channel: 'all', event: 'message', data }),
+      });
+    await waitFor(async () => (await publish('before')).status === 202, { what: 'a first publish' });
+    await redis.stop('SIGKILL');
+    const refused = await waitFor(
+      async () => {
+        const res = await publish('while down');
+        return res.status === 503 ? res : undefined;
+      },
+      { timeout: 5000, what: 'POST /publish 503' },
+    );
+    expect(refused.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await refused.json()).toEqual({ error: expect.stringMatching(/redis/) });
+    await redis.restart();
+    await waitFor(async () => (await publish('after')).status === 202, { timeout: 10_000, what: 'POST /publish 202' });
+  });
+
   test('SIGTERM with Redis ends streams and exits 0 within 5 s', async () => {
     const server = await runserver(['--redis', redis.url]);
     const reader = await open(`${server.url}/?channels=all`);

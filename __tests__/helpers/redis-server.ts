@@ -98,13 +98,35 @@ export class RedisServer {
   command(...args: string[]): Promise<string> {
     return new Promise((resolve, reject) => {
       const socket = net.connect(this.port, '127.0.0.1');
-      const encoded = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+      const encoded = encode(args);
       let reply = '';
       socket.setTimeout(3000, () => socket.destroy(new Error('redis command timed out')));
       socket.on('connect', () => socket.write(encoded));
       socket.on('data', (chunk) => {
         reply += chunk.toString();
         if (isComplete(reply)) {
+          socket.end();
+          resolve(reply);
+        }
+      });
+      socket.on('error', reject);
+    });
+  }
+
+  /**
+   * Sends several commands in one write, so redis-server runs them back to
+   * back with nothing in between; resolves with the raw replies once there is
+   * one per command (simple replies only: integers, +OK, errors).
+   */
+  pipeline(...commands: string[][]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(this.port, '127.0.0.1');
+      let reply = '';
+      socket.setTimeout(3000, () => socket.destroy(new Error('redis pipeline timed out')));
+      socket.on('connect', () => socket.write(commands.map(encode).join('')));
+      socket.on('data', (chunk) => {
+        reply += chunk.toString();
+        if (reply.split('\r\n').length > commands.length) {
           socket.end();
           resolve(reply);
         }
@@ -134,6 +156,11 @@ export class RedisServer {
       return false;
     }
   }
+}
+
+/** One command in RESP: an array of bulk strings. */
+function encode(args: string[]): string {
+  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
 }
 
 /** True once a RESP reply is whole (enough for the replies the tests read). */

@@ -73,6 +73,31 @@ describeWithTools(['redis-server'], 'broker faults', () => {
     console.info(`faults: /healthz 503 ${downAfter} ms after SIGKILL, 200 ${upAfter} ms after restart`);
   });
 
+  test('/healthz follows the pub/sub connection alone: 503 while only it is away, 200 once it is back', async () => {
+    const reader = await SseReader.open(`${url}/?channels=all`);
+    readers.push(reader);
+    await waitFor(async () => (await redis.numsub('all')) === 1, { what: 'SUBSCRIBE all' });
+    expect(await health()).toBe(200);
+    // Cut the subscribing connection and, in the same breath, hold every
+    // command for 1.5 s: the reconnecting subscriber cannot get ready, while
+    // the publishing connection stays connected the whole time.
+    const replies = await redis.pipeline(['CLIENT', 'KILL', 'TYPE', 'pubsub'], ['CLIENT', 'PAUSE', '1500', 'ALL']);
+    expect(replies).toMatch(/^:1\r\n\+OK\r\n$/);
+    const down = await waitFor(
+      async () => {
+        const res = await fetch(`${url}/healthz`);
+        return res.status === 503 ? res : undefined;
+      },
+      { timeout: 1000, what: '/healthz 503' },
+    );
+    expect(await down.json()).toMatchObject({ ok: false, broker: 'redis' });
+    await waitFor(async () => (await health()) === 200, { timeout: 10_000, what: '/healthz 200' });
+    await waitFor(async () => (await redis.numsub('all')) === 1, { what: 'SUBSCRIBE all again' });
+    await sse.hub.sendEvent('m', 'after', 'all');
+    await waitFor(() => reader.events.some((e) => e.data === 'after'), { what: '"after" on the same stream' });
+    expect(reader.ended).toBe(false);
+  });
+
   test('CLIENT KILL TYPE pubsub while another process publishes: the hub catches up from the streams', async () => {
     const publisher = createHub({ broker: 'redis', redisUrl: redis.url, history: HISTORY });
     hubs.push(publisher);
