@@ -6,6 +6,9 @@
 // mount, kept alive by the server heartbeat. jQuery 3 and 4 both.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { CHROMIUM_PATH, htmlPage, launchChromium, PageServer, pageErrors, type JQueryName } from '../helpers/chromium';
+import express from 'express';
+import { createHub, HttpError, sseMiddleware } from '../../src/index';
+import { listen } from '../helpers/listen';
 import { describeWithTools } from '../helpers/require-tool';
 import { waitFor } from '../helpers/wait-for';
 
@@ -387,6 +390,76 @@ $.eventsource({
         polyfilled: true,
       });
       expect(errors).toEqual([]);
+    });
+  });
+
+  describe('the <body> attribute and the origin of the stream', () => {
+    test('<body data-sse="..."> opens the stream like sse-data', async () => {
+      const url = server.page(
+        'data-sse',
+        htmlPage({ scripts: ['sse.js'], bodyAttrs: 'data-sse="/sse/?channels=all"', body: RECORDER }),
+      );
+      const page = await open(url);
+      await waitSeen(page, 'dom', 'sse.open');
+      expect(await page.evaluate(() => window.sseHub.url)).toBe('/sse/?channels=all');
+      await waitFor(() => connections() === 1, { what: 'the stream at the hub' });
+      await server.hub.sendEvent('message', { type: 'message', n: 1 }, 'all');
+      await waitSeen(page, 'dom', 'sse.message');
+      expect((await seen(page)).find((e) => e.name === 'sse.message')?.msg).toEqual({ type: 'message', n: 1 });
+      expect(errors).toEqual([]);
+    });
+
+    test("sse.js sends the site's cookies to a stream on another origin (withCredentials); a bare EventSource does not", async () => {
+      // The stream lives on a second origin: another port of 127.0.0.1, so the
+      // cookie (set for 127.0.0.1, any port) is first-party but crosses origins.
+      const cookies: (string | undefined)[] = [];
+      const streamHub = createHub({ broker: 'memory', retry: 250 });
+      const app = express();
+      app.use('/sse/', (_req, res, next) => {
+        res.setHeader('Access-Control-Allow-Origin', server.url);
+        res.setHeader('Access-Control-Allow-Credentials', 'true');
+        next();
+      });
+      app.get(
+        '/sse/',
+        sseMiddleware({
+          hub: streamHub,
+          channels: (req) => {
+            cookies.push(req.headers.cookie);
+            const user = /(?:^|;\s*)user=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+            if (user === undefined) throw new HttpError(403, 'no user cookie');
+            return [user];
+          },
+        }),
+      );
+      const streams = await listen(app);
+      try {
+        await context.addCookies([{ name: 'user', value: 'tug', domain: '127.0.0.1', path: '/' }]);
+        const withSseJs = server.page(
+          'credentials',
+          htmlPage({ scripts: ['sse.js'], bodyAttrs: `sse-data="${streams.url}/sse/"`, body: RECORDER }),
+        );
+        const page = await open(withSseJs);
+        await waitFor(() => streamHub.stats().connections === 1, { what: 'the cross-origin stream' });
+        await streamHub.sendEvent('message', { type: 'message', to: 'tug' }, 'tug');
+        await waitSeen(page, 'dom', 'sse.message');
+        expect((await seen(page)).find((e) => e.name === 'sse.message')?.msg).toEqual({ type: 'message', to: 'tug' });
+        expect(cookies).toEqual(['user=tug']);
+        expect(errors).toEqual([]);
+
+        // Control: the same request without withCredentials carries no cookie.
+        const bare = server.page(
+          'no-credentials',
+          `<!doctype html><body><script>window.es = new EventSource(${JSON.stringify(`${streams.url}/sse/`)});</script></body>`,
+        );
+        const barePage = await context.newPage();
+        await barePage.goto(bare);
+        await waitFor(() => cookies.length === 2, { what: 'the bare EventSource request' });
+        expect(cookies[1]).toBeUndefined();
+      } finally {
+        await streamHub.close();
+        await streams.close();
+      }
     });
   });
 });
