@@ -193,7 +193,7 @@ describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
     await expectRefused(await open(customPath, '', frank), 403, /not logged in/);
   });
 
-  test('2. 403 JSON: no cookie, bad signature, unsigned, missing or expired session, no user', async () => {
+  test('2. 403 JSON: no cookie, bad signature, unsigned, missing or expired session, no user, a user name that is not a channel', async () => {
     await expectRefused(await open(sse), 403, /no session cookie "connect\.sid"/);
     await expectRefused(await open(sse, '', 'other=1'), 403, /no session cookie/);
 
@@ -217,6 +217,10 @@ describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
 
     const visitor = await appCookie('/visit');
     await expectRefused(await open(sse, '', visitor), 403, /not logged in/);
+
+    // A login the web app accepts but that cannot be a channel name.
+    const spaced = await appCookie('/login/bob%20smith');
+    await expectRefused(await open(sse, '', spaced), 403, /user name is not a valid channel name/);
   });
 
   test('2. secret rotation: a cookie signed with any listed secret (repeated flag or comma list) is accepted', async () => {
