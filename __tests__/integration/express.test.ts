@@ -5,8 +5,6 @@
 // use real sockets (an eventsource client, the raw SseReader).
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import express5 from 'express';
-import express4 from 'express4';
 import session from 'express-session';
 import request from 'supertest';
 import { RedisStore } from 'connect-redis';
@@ -14,6 +12,7 @@ import { createClient } from 'redis';
 import { EventSource } from 'eventsource';
 import { silentLogger } from '../../src/core/logger';
 import { configure, createHub, fromQuery, sseMiddleware, type Hub } from '../../src/index';
+import { EXPRESSES, type ExpressFactory } from '../helpers/expresses';
 import { listen, type Listening } from '../helpers/listen';
 import { RedisServer } from '../helpers/redis-server';
 import { describeWithTools } from '../helpers/require-tool';
@@ -52,12 +51,6 @@ async function open(url: string, headers: Record<string, string> = {}): Promise<
 
 /** Waits until the hub has `n` open streams, so a following sendEvent reaches them. */
 const streams = (n: number): Promise<boolean> => waitFor(() => hub.stats().connections === n, { what: `${n} streams` });
-
-type ExpressFactory = typeof express5;
-const EXPRESSES: [string, ExpressFactory, number][] = [
-  ['Express 5', express5, 5],
-  ['Express 4', express4 as unknown as ExpressFactory, 4],
-];
 
 describe.each(EXPRESSES)('%s', (_name, express, major) => {
   test(`the suite really runs Express ${major}`, () => {
