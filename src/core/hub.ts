@@ -15,7 +15,7 @@ import {
   type HistoryLimits,
 } from './broker.js';
 import { CatchUp } from './catch-up.js';
-import { Connection, type CloseReason } from './connection.js';
+import { Connection } from './connection.js';
 import { BrokerUnavailableError, SseHubError } from './errors.js';
 import { toEvent, type SseEvent } from './event.js';
 import { assertChannelName } from './channel.js';
@@ -446,5 +446,3 @@ export class Hub {
     });
   }
 }
-
-export type { CloseReason };
