@@ -6,12 +6,14 @@
 // plus how late this process's own timers ran over the same span — a
 // reference setInterval at the heartbeat's sub-tick, measured alongside — so
 // that a loaded machine widens the bound by exactly what it cost, and an idle
-// one keeps it tight. The exact bound, with fake timers: __tests__/unit/heartbeat.test.ts.
+// one keeps it tight. A stream that carries events more often than every half
+// heartbeat is never pinged. The exact bound, with fake timers: __tests__/unit/heartbeat.test.ts.
 import http from 'node:http';
 import { HEARTBEAT_SLICES } from '../../src/core/heartbeat';
 import { createHub, fromQuery, sseMiddleware } from '../../src/index';
 import type { Hub } from '../../src/core/hub';
 import { listen, type Listening } from '../helpers/listen';
+import { SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
 
 const HEARTBEAT = 600;
@@ -22,10 +24,12 @@ let hub: Hub | undefined;
 let server: Listening | undefined;
 let request: http.ClientRequest | undefined;
 let reference: NodeJS.Timeout | undefined;
+let reader: SseReader | undefined;
 
 afterEach(async () => {
   clearInterval(reference);
   request?.destroy();
+  reader?.close();
   await hub?.close();
   await server?.close();
 });
@@ -65,4 +69,31 @@ test(`idle stream: one ping per ${HEARTBEAT} ms heartbeat, never later than the 
   );
   for (const gap of gaps) expect(gap).toBeLessThanOrEqual(HEARTBEAT + tolerance);
   for (const gap of gaps.slice(1)) expect(gap).toBeGreaterThanOrEqual(HEARTBEAT / 2);
+});
+
+/** For the busy stream: events every quarter heartbeat leave half a heartbeat of slack before a check would ping. */
+const BUSY_HEARTBEAT = 1000;
+/** Timers and scheduling on a loaded, shared machine; a missed check would be 500 ms late. */
+const BUSY_TOLERANCE_MS = 400;
+
+test(`busy stream: no ping while an event comes every ${BUSY_HEARTBEAT / 4} ms; once idle, the first within heartbeat + ${BUSY_TOLERANCE_MS} ms`, async () => {
+  hub = createHub({ broker: 'memory', heartbeat: BUSY_HEARTBEAT });
+  const handler = sseMiddleware({ hub, channels: fromQuery() });
+  server = await listen((req, res) => handler(req, res));
+  reader = await SseReader.open(`${server.url}/?channels=busy`);
+  const pings: number[] = [];
+  reader.on('comment', (line: string) => {
+    if (line === ': ping') pings.push(Date.now());
+  });
+  await waitFor(() => hub!.stats().connections === 1, { what: 'the stream' });
+  let lastEvent = 0;
+  for (let i = 0; i < 12; i++) {
+    await hub.sendEvent('tick', String(i), 'busy');
+    await reader.waitForEvents(i + 1);
+    lastEvent = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, BUSY_HEARTBEAT / 4)); // the traffic's pace, not a wait for an event
+  }
+  expect(pings).toEqual([]);
+  await waitFor(() => pings.length >= 1, { timeout: 2 * BUSY_HEARTBEAT, what: 'the first ping once idle' });
+  expect((pings[0] as number) - lastEvent).toBeLessThanOrEqual(BUSY_HEARTBEAT + BUSY_TOLERANCE_MS);
 });
