@@ -98,7 +98,10 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          patterns: [{ group: ['express', 'express-*'], message: 'cli/ serves node:http; Express stays in express/' }],
+          patterns: [
+            { group: ['express', 'express-*'], message: 'cli/ serves node:http; Express stays in express/' },
+            { group: ['jose'], message: 'only http/token.ts may import jose (token verification lives there)' },
+          ],
         },
       ],
     },

@@ -369,13 +369,13 @@ function tokenMode(flags: RunserverFlags, logger: Logger): TokenResolver | undef
       try {
         return parsePublicKeys(pem);
       } catch (err) {
-        if (err instanceof OptionError) fail(`--token-public-key ${file}: ${err.message}`, 2);
+        if (err instanceof SseHubTypeError) fail(`--token-public-key ${file}: ${err.message}`, 2);
         throw err;
       }
     });
     return fromToken({ secrets, publicKeys, cookieName: flags.tokenCookie, logger });
   } catch (err) {
-    if (err instanceof OptionError) fail(err.message, 2);
+    if (err instanceof SseHubTypeError) fail(err.message, 2);
     throw err;
   }
 }
@@ -384,7 +384,7 @@ function corsOriginsOf(values: string[] | undefined): string[] {
   try {
     return (values ?? []).map((value) => normalizeOrigin(value));
   } catch (err) {
-    if (err instanceof OptionError) fail(`--cors-origin: ${err.message}`, 2);
+    if (err instanceof SseHubTypeError) fail(`--cors-origin: ${err.message}`, 2);
     throw err;
   }
 }
