@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import serveStatic from 'serve-static';
-import { publicDir } from '../http/public-dir.js';
+import { publicDir } from './public-dir.js';
 
 export { publicDir };
 
