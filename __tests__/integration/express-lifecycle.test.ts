@@ -5,15 +5,14 @@
 // while req.session and res.locals stay; the app's error handlers still get
 // unexpected errors, both from sse-hub's hooks and from the rest of the app.
 import http from 'node:http';
-import express5 from 'express';
-import express4 from 'express4';
+import type express5 from 'express';
 import session from 'express-session';
 import { createHub, fromQuery, sseMiddleware, type Hub } from '../../src/index';
+import { EXPRESSES, type ExpressFactory } from '../helpers/expresses';
 import { listen, type Listening } from '../helpers/listen';
 import { getJson, SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
 
-type ExpressFactory = typeof express5;
 type AppRequest = http.IncomingMessage & {
   session?: { user?: string };
   res?: http.ServerResponse & { locals: Record<string, unknown> };
@@ -62,10 +61,7 @@ function appWith(express: ExpressFactory, sse: ReturnType<typeof sseMiddleware>,
   return app;
 }
 
-describe.each([
-  ['Express 5', express5],
-  ['Express 4', express4 as unknown as ExpressFactory],
-])('sseMiddleware under %s', (_name, express) => {
+describe.each(EXPRESSES)('sseMiddleware under %s', (_name, express) => {
   test('authorize reads req.session and res.locals; once streaming, routing state is released and they stay', async () => {
     let seen: AppRequest | undefined;
     const verdicts: string[] = [];
