@@ -88,8 +88,6 @@ export function hasSessionKeys(broker: Broker): broker is Broker & BrokerSession
   return typeof candidate.sessionKeys === 'object' && candidate.sessionKeys !== null;
 }
 
-/** How much history a channel keeps (SPEC §7): the newest `size` events, none older than `ttl` seconds. */
-
 /** How much history a channel keeps (docs/brokers.md#the-history-capability): the newest `size` events, none older than `ttl` seconds. */
 export interface HistoryLimits {
   /** Events kept per channel. */
