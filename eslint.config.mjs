@@ -53,11 +53,21 @@ export default tseslint.config(
   },
   {
     files: ['src/http/**/*.ts'],
-    ignores: ['src/http/session-cookie.ts', 'src/http/token.ts', 'src/http/client-scripts.ts', 'src/http/metrics.ts'],
+    ignores: [
+      'src/http/session-cookie.ts',
+      'src/http/token.ts',
+      'src/http/trust-proxy.ts',
+      'src/http/client-scripts.ts',
+      'src/http/metrics.ts',
+    ],
     rules: allowOnly(
       ['./', '../core/'],
-      'http/ is node:http over core/ (cookies: session-cookie.ts and token.ts, jose: token.ts, serve-static: client-scripts.ts, prom-client: metrics.ts); never express or a broker',
+      'http/ is node:http over core/ (cookies: session-cookie.ts and token.ts, jose: token.ts, proxy-addr: trust-proxy.ts, serve-static: client-scripts.ts, prom-client: metrics.ts); never express or a broker',
     ),
+  },
+  {
+    files: ['src/http/trust-proxy.ts'],
+    rules: allowOnly(['./', '../core/', 'proxy-addr'], 'trust-proxy.ts: core/, http/ and proxy-addr only'),
   },
   {
     files: ['src/http/token.ts'],
@@ -101,6 +111,7 @@ export default tseslint.config(
           patterns: [
             { group: ['express', 'express-*'], message: 'cli/ serves node:http; Express stays in express/' },
             { group: ['jose'], message: 'only http/token.ts may import jose (token verification lives there)' },
+            { group: ['proxy-addr'], message: 'only http/trust-proxy.ts may import proxy-addr' },
           ],
         },
       ],

@@ -395,7 +395,7 @@ function trustedProxiesOf(values: string[] | undefined): string[] | undefined {
   try {
     trustProxy(values);
   } catch (err) {
-    if (err instanceof OptionError) fail(err.message.replace(/^trustProxy/, '--trust-proxy'), 2);
+    if (err instanceof SseHubTypeError) fail(err.message.replace(/^trustProxy/, '--trust-proxy'), 2);
     throw err;
   }
   return values;
