@@ -1,4 +1,4 @@
-// examples/standalone run as its README says (issue 3 item 7): the real
+// examples/standalone run as its README says: the real
 // sse-runserver serving the page and the client scripts, the real sse-send
 // publishing, headless Chromium showing the events; the screenshot in the
 // README (docs/standalone.png) is taken here. It is written there with

@@ -1,4 +1,4 @@
-// The browser scripts in real headless Chromium (issue 3 items 1, 2, 3, 5):
+// The browser scripts in real headless Chromium:
 // a tornado-sse page (<body sse-data>, jQuery, sse.js) gets sse.<type> events
 // through jQuery handlers and native listeners with the published objects;
 // $.eventsource pages receive; a restarted server is rejoined by the browser

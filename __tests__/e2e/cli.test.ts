@@ -1,4 +1,4 @@
-// Issue 2 points 1, 3 (CLI part) and 8: the built command-line tools as users
+// The built command-line tools as users
 // run them — sse-runserver on a free port, the real curl binary, sse-send,
 // POST /publish, --help, bad flags, /healthz with memory and with a real
 // redis-server (killed → 503), SIGTERM, and --redis / REDIS_URL.
@@ -53,7 +53,7 @@ describeWithTools(['curl'], 'sse-runserver with the in-memory broker (npm start)
     expect(pkg.scripts.start).toBe('node dist/cjs/bin/sse-runserver.js');
   });
 
-  test('listens on 127.0.0.1 with the memory broker; curl -N sees the SPEC headers and first bytes', async () => {
+  test('listens on 127.0.0.1 with the memory broker; curl -N sees the documented headers and first bytes', async () => {
     const server = await runserver();
     expect(server.output()).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\/ \(broker: memory\)/);
     const output = curl(`${server.url}/?channels=all`);

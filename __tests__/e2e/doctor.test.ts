@@ -1,4 +1,4 @@
-// `sse-runserver --doctor URL` and the `_probe` stream (issue 7 item 3), run as
+// `sse-runserver --doctor URL` and the `_probe` stream, run as
 // users run them: the built bin against a real sse-runserver behind real
 // nginx, with a location that buffers (proxy_buffering on and the
 // X-Accel-Buffering header ignored), one that gzips text/event-stream, and

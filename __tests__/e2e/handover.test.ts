@@ -1,4 +1,4 @@
-// SPEC §7 "Shutdown" + "History and resume" (issue 5, point 3): two
+// docs/guarantees.md "Shutdown" + "History and resume": two
 // sse-runserver processes on one Redis; the first is SIGTERMed mid-stream and
 // the client resumes on the second with Last-Event-ID, missing nothing.
 import http from 'node:http';

@@ -1,4 +1,4 @@
-// SPEC §7 / §2 heartbeats (issue 5, point 6): the `: ping` comments keep an
+// docs/guarantees.md, docs/protocol.md heartbeats: the `: ping` comments keep an
 // idle stream open through nginx with a proxy_read_timeout shorter than the
 // idle time — scaled down (1 s timeout, 300 ms heartbeat) so it runs fast.
 // The control case (heartbeat longer than the timeout) shows nginx does cut.

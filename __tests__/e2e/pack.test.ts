@@ -1,4 +1,4 @@
-// Issue 2 point 9: the packed tarball is what users install. Pack it, install
+// The packed tarball is what users install. Pack it, install
 // it into an empty folder, and use it there from CommonJS, ESM and npx; then
 // lint the package with publint and @arethetypeswrong/cli.
 import { execFile } from 'node:child_process';

@@ -1,5 +1,5 @@
-// The stream survives the two most common "it doesn't work" set-ups (issue 7
-// item 2): nginx with its defaults (proxy_buffering on, HTTP/1.0 upstream) —
+// The stream survives the two most common "it doesn't work" set-ups:
+// nginx with its defaults (proxy_buffering on, HTTP/1.0 upstream) —
 // streaming because every stream says `X-Accel-Buffering: no` — and Express's
 // compression() in the same app — no compression because every stream says
 // `Cache-Control: no-transform`, which compression() honours. Checked on the

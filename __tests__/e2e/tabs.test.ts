@@ -1,4 +1,4 @@
-// Tab sharing in sse.js (issue 7 item 1), in real headless Chromium over
+// Tab sharing in sse.js, in real headless Chromium over
 // HTTP/1.1: the tabs of one origin (one browser context) elect a leader with
 // Web Locks; only the leader holds an EventSource and fans messages out over
 // BroadcastChannel. 8 tabs → 1 connection, every tab gets every event, and a

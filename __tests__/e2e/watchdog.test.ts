@@ -1,4 +1,4 @@
-// The watchdog of sse.js (issue 7 item 4, browser half), in real headless
+// The watchdog of sse.js (browser half), in real headless
 // Chromium: when the stream announces `event: heartbeat` (--heartbeat-event /
 // heartbeatEvent), a stream that goes silent for 2.5 heartbeats is closed and
 // reopened with jittered backoff, with sse.stale then sse.live on the page.

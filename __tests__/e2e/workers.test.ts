@@ -1,4 +1,4 @@
-// sse-runserver --workers (issue 6): N processes share the port, each with its
+// sse-runserver --workers: N processes share the port, each with its
 // own Redis subscriptions; the memory broker allows one; SIGTERM ends every
 // worker's streams and exits 0 within 5 s; /metrics sums the workers and
 // /healthz answers for all of them.

@@ -1,4 +1,4 @@
-// Issue 2 point 3: bad input of every kind gets the SPEC's answer — raw
+// Bad input of every kind gets the documented answer — raw
 // `message` delivery for bad Redis payloads, 400 JSON over HTTP — and the
 // process, its open streams and other channels carry on.
 import type { SseServer } from '../../src/cli/server';

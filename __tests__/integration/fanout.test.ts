@@ -1,4 +1,4 @@
-// Issue 2 points 6 and 7 over real sockets: one broker subscription per
+// Fan-out over real sockets: one broker subscription per
 // channel per process (PUBSUB NUMSUB), counters back to zero, no leaked
 // timers or listeners after 1000 connect/disconnect cycles, one event to
 // 1000 subscribers, and a closed connection leaves all its channels at once.

@@ -1,4 +1,4 @@
-// Connection's fast path (issue 6): on a plain chunked HTTP/1.1 response a
+// Connection's fast path: on a plain chunked HTTP/1.1 response a
 // frame goes to the socket already chunked; HTTP/1.0 and a wrapped res.write
 // (compression middleware) take res.write. The bytes must be valid either way.
 import http from 'node:http';

@@ -1,4 +1,4 @@
-// SPEC §7 "Broker faults" (issue 5, point 4): Redis killed under 100 open
+// docs/guarantees.md "Broker faults": Redis killed under 100 open
 // streams, and the pub/sub connection cut while another process publishes.
 import { createServer, type SseServer } from '../../src/cli/server';
 import { createHub } from '../../src/create-hub';
@@ -49,7 +49,7 @@ describeWithTools(['redis-server'], 'broker faults', () => {
       (err: unknown) => err,
     );
     expect(refused).toBeInstanceOf(BrokerUnavailableError);
-    // A new subscription is still accepted while Redis is down (SPEC §2).
+    // A new subscription is still accepted while Redis is down (docs/protocol.md).
     const late = await SseReader.open(`${url}/?channels=all`);
     expect(late.status).toBe(200);
     readers.push(late);

@@ -1,4 +1,4 @@
-// Issue 5, point 7: seeded fuzzing of every input edge — the Redis payload
+// Seeded fuzzing of every input edge — the Redis payload
 // parser, POST /publish and the subscription query (channels, lastEventId) —
 // in bounded time. Nothing crashes, every HTTP answer is 2xx, or 4xx with a
 // JSON error, and a good event sent afterwards still arrives.

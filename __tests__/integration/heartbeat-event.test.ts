@@ -1,4 +1,4 @@
-// A heartbeat the page can see (issue 7 item 4, server half): with
+// A heartbeat the page can see (server half): with
 // heartbeatEvent / --heartbeat-event the heartbeat is `event: heartbeat` with
 // data {"heartbeat":<ms>,"time":<epoch ms>} instead of a `: ping` comment, it
 // is also the first event of every stream (so sse.js learns the interval), and

@@ -1,4 +1,4 @@
-// SPEC §7 "History and resume" (issue 5, points 1 and 2) against a real
+// docs/guarantees.md "History and resume" against a real
 // redis-server and real HTTP streams, for both brokers.
 import { createServer, type SseServer } from '../../src/cli/server';
 import { createHub } from '../../src/create-hub';

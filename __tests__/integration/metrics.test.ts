@@ -1,4 +1,4 @@
-// GET /metrics (issue 6): Prometheus text read from the hub's and the broker's
+// GET /metrics: Prometheus text read from the hub's and the broker's
 // counters at scrape time; off unless asked for.
 import http from 'node:http';
 import { createServer, type SseServer } from '../../src/cli/server';

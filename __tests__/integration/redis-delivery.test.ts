@@ -1,4 +1,4 @@
-// Issue 2 point 2 end to end: django_sse / tornado-sse payloads published on
+// End to end: django_sse / tornado-sse payloads published on
 // a real redis-server (with the real redis-cli) reach SSE subscribers of
 // sse-runserver's server, byte for byte, and nobody else.
 import { execFile, spawn } from 'node:child_process';

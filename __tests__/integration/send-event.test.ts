@@ -1,4 +1,4 @@
-// Issue 2 point 5: sendEvent(type, data, channel) and hub.sendEvent against a
+// sendEvent(type, data, channel) and hub.sendEvent against a
 // real redis-server — channel required, string or JSON data, resolves once
 // Redis took the event, rejects within 5 s naming the broker when Redis is
 // killed (never hangs), and works again once Redis is back.

@@ -1,4 +1,4 @@
-// Issue 4, point 3 for the library: sseMiddleware() with fromSession() behind
+// Session mode in the library: sseMiddleware() with fromSession() behind
 // a real express-session. The query cannot widen the session; publicChannels
 // and fromSession's `authorize` hook add named channels a user asks for;
 // once they are set, anything else asked for is refused with 403 (without

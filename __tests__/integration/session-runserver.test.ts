@@ -1,4 +1,4 @@
-// Issue 4, points 1–4: `sse-runserver --channels session` reads the cookie a
+// Session mode as a second process: `sse-runserver --channels session` reads the cookie a
 // real Express app (express-session + connect-redis 9) set, verifies it with
 // the rotation list, loads the session read-only from the same Redis, and
 // ends the streams of users who log out. Real redis-server, real processes.

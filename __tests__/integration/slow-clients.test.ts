@@ -1,4 +1,4 @@
-// SPEC §7 "Slow clients" (issue 5, point 5): raw sockets that never read are
+// docs/guarantees.md "Slow clients": raw sockets that never read are
 // cut once their unsent bytes pass maxBufferedBytes, while 5000 events of
 // 10 KiB go out; a fast client's latency does not grow, the server's RSS stays
 // bounded, and with history on the cut client resumes where it was.

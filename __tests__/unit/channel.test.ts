@@ -1,4 +1,4 @@
-// core/channel.ts: what a channel name is (SPEC §1) and how a channel list is parsed.
+// core/channel.ts: what a channel name is (docs/protocol.md#channels) and how a channel list is parsed.
 import { assertChannelName, isChannelName, MAX_CHANNEL_LENGTH, parseChannelList } from '../../src/core/channel';
 import { ChannelNameError } from '../../src/core/errors';
 

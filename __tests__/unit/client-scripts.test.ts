@@ -1,5 +1,5 @@
 // clientScripts(): public/ and the npm EventSource polyfill, with content
-// types and cache headers (SPEC §3, §5; issue 3 item 4). Served over a
+// types and cache headers (docs/api.md, docs/browser.md). Served over a
 // loopback server on port 0, since headers are what is under test.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';

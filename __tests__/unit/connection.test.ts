@@ -24,7 +24,7 @@ function make(options: { minor?: number; gone?: boolean; maxBufferedBytes?: numb
   return { connection, res, closed };
 }
 
-test('writes the SPEC headers and the preamble at once', () => {
+test('writes the documented headers and the preamble at once', () => {
   const { res, connection } = make();
   expect(res.status).toBe(200);
   expect(res.headers).toMatchObject({ Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });

@@ -11,7 +11,7 @@ test('every flag has its own SSE_* (or REDIS_URL) environment variable and a des
   }
 });
 
-test('SPEC §4 flags are in the table with their variables', () => {
+test('docs/cli.md flags are in the table with their variables', () => {
   const byFlag = Object.fromEntries(RUNSERVER_FLAGS.map((f) => [f.flags.split(' ')[0], f]));
   expect(byFlag['--port']).toMatchObject({ env: 'SSE_PORT', defaultValue: 8888 });
   expect(byFlag['--address']).toMatchObject({ defaultValue: '127.0.0.1' });

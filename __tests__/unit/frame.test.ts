@@ -1,4 +1,4 @@
-// core/frame.ts: the SSE wire format of SPEC §2, byte for byte.
+// core/frame.ts: the SSE wire format of docs/protocol.md, byte for byte.
 import { encodeComment, encodeFrame, encodePreamble, PING_FRAME } from '../../src/core/frame';
 
 const text = (b: Buffer): string => b.toString('utf8');

@@ -67,7 +67,7 @@ afterEach(async () => {
   hubs = [];
 });
 
-test('a stream starts with the SPEC headers and the retry + comment preamble', () => {
+test('a stream starts with the documented headers and the retry + comment preamble', () => {
   const { hub } = makeHub({ retry: 1234 });
   const res = open(hub, ['all']);
   expect(res.status).toBe(200);

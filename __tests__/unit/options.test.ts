@@ -5,7 +5,7 @@ import { redisUrlFromEnv, resolveHubOptions } from '../../src/core/options';
 import { MemoryBroker } from '../../src/brokers/memory';
 
 describe('resolveHubOptions', () => {
-  test('defaults: memory broker, SPEC numbers, no history, silent logger', () => {
+  test('defaults: memory broker, documented numbers, no history, silent logger', () => {
     expect(resolveHubOptions({}, {})).toEqual({
       broker: 'memory',
       redisUrl: undefined,

@@ -1,4 +1,4 @@
-// brokers/redis-wire.ts: the django_sse payload ⇄ SseEvent (SPEC §2). Never throws.
+// brokers/redis-wire.ts: the django_sse payload ⇄ SseEvent (docs/protocol.md). Never throws.
 import { decodePayload, encodePayload } from '../../src/brokers/redis-wire';
 
 describe('decodePayload', () => {

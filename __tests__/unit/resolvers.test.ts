@@ -1,4 +1,4 @@
-// http/resolvers.ts: which channels a request listens on (SPEC §3).
+// http/resolvers.ts: which channels a request listens on (docs/api.md).
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from '../../src/core/errors';
 import {
@@ -47,8 +47,8 @@ describe('fromSession', () => {
     expect(await fromSession()(req('/?channels=all,tug', { username: 'tug' }))).toEqual(['tug', 'all']);
   });
 
-  // SPEC §3: "The query string cannot add channels in this mode." Issue 4
-  // refines how: a queried channel outside the session's is refused (403)
+  // docs/sessions.md: the query string cannot add channels in session mode;
+  // more precisely, a queried channel outside the session's is refused (403)
   // rather than dropped; either way it is never listened on.
   test('?channels= cannot add a channel', async () => {
     const result = await Promise.resolve(fromSession()(req('/?channels=secret', { username: 'tug' }))).catch(
