@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { createClient, createCluster, createSentinel } from 'redis';
 import { silentLogger, type Logger } from '../core/logger.js';
+import type { RedisClusterOptions, RedisSentinelOptions } from '../core/options.js';
 
 interface NodeRedis {
   createClient: typeof createClient;
@@ -24,39 +25,18 @@ function loadRedis(): NodeRedis {
   return createRequire(join(__dirname, 'redis-link.js'))('redis') as NodeRedis;
 }
 
-/** Sentinel-managed Redis: node-redis finds the master through the sentinels and follows failovers. */
-export interface RedisSentinelConfig {
-  /** The master's name in the sentinels' configuration (`sentinel monitor NAME …`). */
-  name: string;
-  /** Sentinels to ask, as `host:port` strings or objects; three are enough. */
-  sentinels: readonly (string | { host: string; port: number })[];
-  /** ACL user of the master and replicas. Defaults to none (`default`). */
-  username?: string;
-  /** Password of the master and replicas (`requirepass`/`masterauth`). Defaults to none. */
-  password?: string;
-  /** ACL user of the sentinels themselves. Defaults to none. */
-  sentinelUsername?: string;
-  /** Password of the sentinels themselves (sentinel `requirepass`). Defaults to none. */
-  sentinelPassword?: string;
-  /** Connect to the master, replicas and sentinels over TLS. Defaults to false. */
-  tls?: boolean;
-}
+/** A Sentinel-managed master: node-redis finds it through the sentinels and follows failovers. */
+export type RedisSentinelConfig = RedisSentinelOptions;
 
-/** Redis Cluster: node-redis learns the slots from the seed nodes and follows failovers. */
-export interface RedisClusterConfig {
-  /** Seed nodes as `redis://host:port` URLs (credentials in a URL apply to every node); one reachable node is enough. */
-  nodes: readonly string[];
-  /**
-   * `classic`: SUBSCRIBE/PUBLISH — a plain PUBLISH on any node reaches every
-   * subscriber (django_sse publishers keep working), but every node carries
-   * every message. `sharded`: SSUBSCRIBE/SPUBLISH — each message travels only
-   * within its channel's shard. Defaults to `classic`.
-   */
+/**
+ * Redis Cluster: node-redis learns the slots from the seed nodes and follows
+ * failovers. `pubsub` — `classic`: SUBSCRIBE/PUBLISH, a plain PUBLISH on any
+ * node reaches every subscriber (django_sse publishers keep working), but
+ * every node carries every message; `sharded`: SSUBSCRIBE/SPUBLISH, each
+ * message travels only within its channel's shard. Defaults to `classic`.
+ */
+export interface RedisClusterConfig extends RedisClusterOptions {
   pubsub?: 'classic' | 'sharded';
-  /** ACL user of every node, when the URLs carry none. */
-  username?: string;
-  /** Password of every node, when the URLs carry none. */
-  password?: string;
 }
 
 export type RedisTopology =
