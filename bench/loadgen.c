@@ -440,7 +440,8 @@ static void flush_redis(void) {
 }
 
 // Storm: one EVALSHA of sse-hub's history script (issue the id, XADD, PUBLISH),
-// as RedisBroker#publish does with history on. user < 0 publishes on `all`.
+// as RedisBroker#publish does with history on (one Redis: PUBLISH, and an empty
+// clock so Redis's own issues the id). user < 0 publishes on `all`.
 static void queue_storm(long long ts, int user) {
   char channel[48], stream[160], payload[96], cmd[640];
   long long seq = user < 0 ? pub_all++ : pub_user[user]++;
@@ -453,8 +454,8 @@ static void queue_storm(long long ts, int user) {
   snprintf(size, sizeof size, "%d", history_size);
   snprintf(ttl, sizeof ttl, "%d", history_ttl);
   int n = snprintf(cmd, sizeof cmd,
-                   "*10\r\n$7\r\nEVALSHA\r\n$%zu\r\n%s\r\n$1\r\n3\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n"
-                   "$%zu\r\n%s\r\n$%d\r\n%s\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
+                   "*12\r\n$7\r\nEVALSHA\r\n$%zu\r\n%s\r\n$1\r\n3\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n"
+                   "$%zu\r\n%s\r\n$%d\r\n%s\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n$7\r\nPUBLISH\r\n$0\r\n\r\n",
                    strlen(script_sha), script_sha, strlen(key_last), key_last, strlen(key_start), key_start,
                    strlen(stream), stream, strlen(channel), channel, pl, payload, strlen(size), size, strlen(ttl), ttl);
   if (wlen + n > (int)sizeof wbuf) {
