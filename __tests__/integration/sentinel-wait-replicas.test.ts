@@ -49,8 +49,12 @@ describeWithTools(
           // documented trade-off) until the old master is back as its replica.
           const old = s.master;
           await old.restart();
+          // The operator's step, so the test does not wait on the sentinels'
+          // 10 s INFO period to notice the old master and reconfigure it (they
+          // would send the same REPLICAOF).
+          await s.ask(old.port, 'REPLICAOF', '127.0.0.1', String(s.replica.port));
           await waitFor(async () => /role:slave[\s\S]*master_link_status:up/.test(await s.info(old.port)), {
-            timeout: 20_000,
+            timeout: 30_000,
             what: 'the old master to rejoin as a replica',
           });
           // After a short WAIT the broker refuses at once for a second before trying again.
