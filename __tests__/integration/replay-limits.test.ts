@@ -1,7 +1,7 @@
 // The replay cap over HTTP: with maxReplays 1 and one replay held open by a
-// client that never reads, the next resume gets 200, a jittered `retry:` and
-// the end (EventSource retries it), counted in /metrics; once the held replay
-// is gone, a resume is served again. A plain stream is never refused.
+// client that never reads, the next resume waits on its open stream (200,
+// nothing replayed yet), counted in /metrics; once the held replay is gone, the
+// waiting one is served on the same stream. A plain stream never waits.
 import net from 'node:net';
 import { createServer, type SseServer } from '../../src/cli/server';
 import { SseReader } from '../helpers/sse-reader';
@@ -23,7 +23,7 @@ async function metric(name: string): Promise<number> {
   return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1]);
 }
 
-test('a resume past maxReplays: 200, a jittered retry: and the end, counted; served again once a replay ends', async () => {
+test('a resume past maxReplays waits on its open stream, counted, and is served once a replay ends', async () => {
   sse = createServer({
     metrics: true,
     hubOptions: {
@@ -53,14 +53,13 @@ test('a resume past maxReplays: 200, a jittered retry: and the end, counted; ser
   holder.pause();
   await waitFor(async () => (await metric('sse_hub_replays_active')) === 1, { what: 'the held replay' });
 
-  const refused = await SseReader.open(`${url}/?channels=all`, { 'Last-Event-ID': firstId });
-  readers.push(refused);
-  await refused.waitForEnd();
-  expect(refused.status).toBe(200);
-  expect(refused.retry).toBeGreaterThanOrEqual(1000);
-  expect(refused.retry).toBeLessThan(2000);
-  expect(refused.events).toEqual([]);
-  expect(await metric('sse_hub_replays_refused_total')).toBe(1);
+  const waiting = await SseReader.open(`${url}/?channels=all`, { 'Last-Event-ID': firstId });
+  readers.push(waiting);
+  await waitFor(async () => (await metric('sse_hub_replays_waiting')) === 1, { what: 'the resume to wait' });
+  expect(waiting.status).toBe(200);
+  expect(waiting.events).toEqual([]);
+  expect(waiting.ended).toBe(false);
+  expect(await metric('sse_hub_replays_queued_total')).toBe(1);
 
   const plain = await SseReader.open(`${url}/?channels=all`);
   readers.push(plain);
@@ -69,10 +68,10 @@ test('a resume past maxReplays: 200, a jittered retry: and the end, counted; ser
   expect(plain.ended).toBe(false);
 
   holder.destroy();
-  await waitFor(async () => (await metric('sse_hub_replays_active')) === 0, { what: 'the held replay to end' });
-  const served = await SseReader.open(`${url}/?channels=all`, { 'Last-Event-ID': firstId });
-  readers.push(served);
-  await served.waitForEvents(500, 15_000);
-  expect(served.ended).toBe(false);
-  expect(await metric('sse_hub_replays_refused_total')).toBe(1);
+  // The held replay ends; the waiting resume gets its slot, on the stream it already has.
+  await waiting.waitForEvents(500, 15_000);
+  expect(waiting.events.at(-1)?.data).toBe('live');
+  expect(waiting.ended).toBe(false);
+  expect(await metric('sse_hub_replays_waiting')).toBe(0);
+  expect(await metric('sse_hub_replays_queued_total')).toBe(1);
 });

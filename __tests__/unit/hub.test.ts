@@ -7,7 +7,7 @@ import type { Broker, BrokerListener } from '../../src/core/broker';
 import { BrokerUnavailableError, ChannelNameError, EventError } from '../../src/core/errors';
 import type { SseEvent } from '../../src/core/event';
 import * as frame from '../../src/core/frame';
-import { Hub } from '../../src/core/hub';
+import { Hub, WRITES_PER_TURN } from '../../src/core/hub';
 import { resolveHubOptions, type HubOptions } from '../../src/core/options';
 import { FakeResponse } from '../helpers/fake-response';
 import { waitFor } from '../helpers/wait-for';
@@ -262,7 +262,7 @@ describe('close', () => {
 });
 
 describe('maxReplays', () => {
-  test('one resume past the cap gets 200, a jittered retry: and the end; counted; a plain stream is not affected', async () => {
+  test('a resume past the cap waits its turn on an open stream, counted, and is served first come first served; a plain stream is not affected', async () => {
     const { hub } = makeHub({ history: true, maxReplays: 1, retry: 1000 });
     const { id } = await hub.sendEvent('m', 'x', 'all');
     const resume = (): FakeResponse => {
@@ -273,22 +273,37 @@ describe('maxReplays', () => {
     const running = resume();
     running.writableLength = 10 * 1024 * 1024; // never reads: its replay stays paced
     expect(hub.stats().replaysActive).toBe(1);
-    const refused = resume();
-    expect(refused.status).toBe(200);
-    expect(refused.ended).toBe(true);
-    const retry = /retry: (\d+)\n\n$/.exec(refused.text());
-    expect(Number(retry?.[1])).toBeGreaterThanOrEqual(1000);
-    expect(Number(retry?.[1])).toBeLessThan(2000);
-    expect(hub.stats()).toMatchObject({ replaysRefused: 1, replaysActive: 1 });
-    expect(hub.refusals.recent()[0]).toMatchObject({ kind: 'cap', detail: expect.stringContaining('maxReplays') });
+    const gone = resume();
+    const waiting = resume();
+    expect(waiting.status).toBe(200);
+    expect(waiting.ended).toBe(false);
+    expect(waiting.text()).not.toContain(`id: ${id}`);
+    expect(hub.stats()).toMatchObject({ replaysQueued: 2, replaysWaiting: 2, replaysActive: 1 });
+    gone.emit('close'); // a waiting client that leaves gives up its place
+    await waitFor(() => hub.stats().replaysWaiting === 1, { what: 'the leaver to leave the queue' });
     expect(open(hub, ['all']).ended).toBe(false);
-    // Once the running replay is done, the next resume is served.
+    // Once the running replay is done, the waiting resume is served, on the same stream.
     running.writableLength = 0;
     running.emit('drain');
-    await waitFor(() => hub.stats().replaysActive === 0, { what: 'the running replay to finish' });
-    const served = resume();
-    await waitFor(() => served.text().includes(`id: ${id}`), { what: 'the next resume to be served' });
-    expect(served.ended).toBe(false);
+    await waitFor(() => waiting.text().includes(`id: ${id}`), { what: 'the waiting resume to be served' });
+    expect(waiting.ended).toBe(false);
+    expect(hub.stats().replaysWaiting).toBe(0);
+  });
+});
+
+describe('fan-out budget', () => {
+  test('one broker read for many listeners yields to the event loop between turns, in order', async () => {
+    const { hub, broker } = makeHub();
+    const streams = Array.from({ length: 1000 }, () => open(hub, ['a']));
+    for (let i = 0; i < 100; i++) broker.emit('a', { event: 'message', data: String(i) });
+    // 100 events × 1000 listeners arrived in one turn: only the budget was written in it.
+    expect(hub.stats().framesWritten).toBeLessThanOrEqual(WRITES_PER_TURN);
+    // Queued behind the hub's next turn: it runs before the rest is written.
+    const between = await new Promise<number>((resolve) => setImmediate(() => resolve(hub.stats().framesWritten)));
+    expect(between).toBeLessThan(100 * 1000);
+    await waitFor(() => hub.stats().framesWritten === 100 * 1000, { what: 'the backlog to be written' });
+    const data = [...(streams[0] as FakeResponse).text().matchAll(/^data: (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(data).toEqual(Array.from({ length: 100 }, (_, i) => i));
   });
 });
 

@@ -29,8 +29,23 @@ import { RefusalLog, type RefusalKind } from './refusals.js';
 import { Replays } from './replay.js';
 import { jitteredRetryMs } from './retry.js';
 
-/** A refused stream waits at least this long before it comes back, as with every cap (SECURITY.md). */
-const MIN_REFUSAL_RETRY_MS = 1000;
+/**
+ * Socket writes the fan-out makes in one event-loop turn before it yields.
+ * One read from the broker can hold hundreds of events; written to 10,000
+ * listeners each, that is seconds of CPU in one turn on a busy machine, and
+ * nothing else runs meanwhile: not SIGTERM, not the drain's timers, not new
+ * connections. Past this budget the events wait in the hub's backlog, in
+ * order, for the next turn.
+ */
+export const WRITES_PER_TURN = 20_000;
+
+/**
+ * Events the backlog holds at most. Past it the fan-out no longer yields (the
+ * broker's socket and its output buffer hold the rest, as without a backlog),
+ * so a hub that stays behind cannot grow its memory without bound — except
+ * while closing: then yielding wins, and what no open stream needs is dropped.
+ */
+export const MAX_BACKLOG_EVENTS = 10_000;
 
 export interface HubStats {
   /** Open SSE connections. */
@@ -49,8 +64,10 @@ export interface HubStats {
   gapsSent: number;
   /** Replays (resumes with Last-Event-ID) running now. */
   replaysActive: number;
-  /** Resumes turned away (200 + `retry:` + end) because maxReplays were running. */
-  replaysRefused: number;
+  /** Resumes that had to wait for a slot because maxReplays were running (they wait, holding their socket). */
+  replaysQueued: number;
+  /** Resumes waiting now for a slot. */
+  replaysWaiting: number;
   /** Replays closed because the client took nothing for replayStallTimeout ms (also counted as slow clients). */
   replaysStalled: number;
 }
@@ -76,7 +93,15 @@ export class Hub {
   private readonly connections = new Set<Connection>();
   private readonly heartbeat: Heartbeat;
   private closing: Promise<void> | undefined;
-  private counters = { eventsReceived: 0, framesWritten: 0, slowClientsClosed: 0, replaysRefused: 0 };
+  private counters = { eventsReceived: 0, framesWritten: 0, slowClientsClosed: 0, replaysQueued: 0 };
+  /** Broker events waiting for the next turn, in arrival order (see WRITES_PER_TURN); taken entries are cleared. */
+  private backlog: ({ channel: string; event: SseEvent } | undefined)[] = [];
+  private backlogHead = 0;
+  /** Resumes waiting for one of the maxReplays slots, first come first served → their Last-Event-ID. */
+  private readonly replaysWaiting = new Map<Connection, string>();
+  /** Socket writes made since the last yield (or since a few calm turns). */
+  private turnWrites = 0;
+  private turnScheduled = false;
   /** History store (the broker's, or in memory); undefined when history is off. */
   private readonly history: BrokerHistory | undefined;
   private readonly limits: HistoryLimits | undefined;
@@ -156,6 +181,7 @@ export class Hub {
       eventsReplayed: (this.replays?.eventsReplayed ?? 0) + (this.catchUp?.eventsCaughtUp ?? 0),
       gapsSent: this.replays?.gapsSent ?? 0,
       replaysActive: this.replays?.active ?? 0,
+      replaysWaiting: this.replaysWaiting.size,
       replaysStalled: this.replays?.replaysStalled ?? 0,
     };
   }
@@ -181,23 +207,31 @@ export class Hub {
     if (this.replays !== undefined && options.lastEventId !== undefined) {
       if (this.replays.active >= this.options.maxReplays) {
         // A replay holds a page and up to maxBufferedBytes / 2 at the client's
-        // pace: past the cap, come back later (a non-200 would end EventSource for good).
-        this.counters.replaysRefused++;
-        this.refusals.record(
-          'cap',
-          `turned away a resume on ${channels.join(',')}: ${this.options.maxReplays} replays (maxReplays) running`,
-        );
-        this.options.logger.debug('turned away a resuming SSE client: too many replays running', {
-          maxReplays: this.options.maxReplays,
-        });
-        connection.end('server', jitteredRetryMs(Math.max(MIN_REFUSAL_RETRY_MS, this.options.retry)));
+        // pace, so only maxReplays run. The others wait their turn here, in
+        // order, holding their socket and nothing else (so maxConnections
+        // bounds them): sent away, they would come back later, older, and
+        // find their Last-Event-ID gone from a busy channel's history.
+        this.counters.replaysQueued++;
+        this.replaysWaiting.set(connection, options.lastEventId);
         return connection;
       }
-      void this.replays.resume(connection, options.lastEventId);
+      this.startReplay(connection, options.lastEventId);
       return connection;
     }
     for (const channel of channels) this.listenersOf(channel).add(connection);
     return connection;
+  }
+
+  /** Runs one replay; when it ends, the first waiting resume takes its slot. */
+  private startReplay(connection: Connection, lastEventId: string): void {
+    const replays = this.replays as Replays;
+    void replays.resume(connection, lastEventId).finally(() => {
+      for (const [waiting, id] of this.replaysWaiting) {
+        if (this.closing !== undefined || replays.active >= this.options.maxReplays) break;
+        this.replaysWaiting.delete(waiting);
+        if (waiting.open) this.startReplay(waiting, id);
+      }
+    });
   }
 
   /**
@@ -320,6 +354,46 @@ export class Hub {
    * it delivered already); else it is delivered.
    */
   private received(channel: string, event: SseEvent): void {
+    const waiting = this.backlog.length - this.backlogHead;
+    if (waiting === 0 && this.turnWrites < WRITES_PER_TURN) {
+      this.process(channel, event);
+      return;
+    }
+    this.backlog.push({ channel, event });
+    if (waiting + 1 > MAX_BACKLOG_EVENTS && this.closing === undefined) {
+      // Far behind: back-pressure onto the broker's socket, as without a backlog.
+      while (this.backlog.length - this.backlogHead > MAX_BACKLOG_EVENTS) this.processNext();
+    }
+    this.scheduleTurn();
+  }
+
+  private processNext(): void {
+    const next = this.backlog[this.backlogHead] as { channel: string; event: SseEvent };
+    this.backlog[this.backlogHead++] = undefined;
+    this.process(next.channel, next.event);
+  }
+
+  /** Resets the budget on the next turn, then goes on with the backlog. */
+  private scheduleTurn(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(() => {
+      this.turnScheduled = false;
+      this.turnWrites = 0;
+      if (this.closing !== undefined && this.connections.size === 0) {
+        this.backlogHead = this.backlog.length; // nobody left to write to: close() wins
+      }
+      while (this.backlogHead < this.backlog.length && this.turnWrites < WRITES_PER_TURN) this.processNext();
+      if (this.backlogHead < this.backlog.length) this.scheduleTurn();
+      else if (this.backlogHead !== 0) {
+        this.backlog = [];
+        this.backlogHead = 0;
+      }
+    });
+  }
+
+  /** One broker event, in arrival order: counted, its id parsed, then caught up on or delivered. */
+  private process(channel: string, event: SseEvent): void {
     this.counters.eventsReceived++;
     this.channelEvents.set(channel, (this.channelEvents.get(channel) ?? 0) + 1);
     const id = parseEventId(event.id);
@@ -349,6 +423,16 @@ export class Hub {
       if (connection.write(frame)) written++;
     }
     this.counters.framesWritten += written;
+    this.wrote(set.size);
+  }
+
+  /**
+   * Counts `writes` against the budget. It is reset by the turn the backlog
+   * schedules, not every turn: a few calm turns add up to one early yield,
+   * which costs an event one setImmediate and keeps the fast path timer-free.
+   */
+  private wrote(writes: number): void {
+    this.turnWrites += writes;
   }
 
   /**
@@ -364,6 +448,7 @@ export class Hub {
       if (connection.write(frame)) written++;
     }
     this.counters.framesWritten += written;
+    this.wrote(set.size);
   }
 
   /** The listener set of `channel`, created (and subscribed at the broker) on first use. */
@@ -387,6 +472,7 @@ export class Hub {
 
   private detach(connection: Connection): void {
     if (!this.connections.delete(connection)) return;
+    this.replaysWaiting.delete(connection);
     this.heartbeat.remove(connection);
     this.replays?.forget(connection);
     this.presenceState.detached(connection);

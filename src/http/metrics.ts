@@ -76,9 +76,16 @@ export function createMetricsRegistry(hub: Hub, extras: MetricsExtras = {}): Reg
   gauge('sse_hub_replays_active', 'History replays (resumes with Last-Event-ID) running now.', () => {
     return hub.stats().replaysActive;
   });
-  counter('sse_hub_replays_refused_total', 'Resumes turned away (200 + retry) because maxReplays were running.', () => {
-    return hub.stats().replaysRefused;
+  gauge('sse_hub_replays_waiting', 'Resumes waiting for a replay slot (maxReplays were running).', () => {
+    return hub.stats().replaysWaiting;
   });
+  counter(
+    'sse_hub_replays_queued_total',
+    'Resumes that had to wait for a replay slot (maxReplays were running).',
+    () => {
+      return hub.stats().replaysQueued;
+    },
+  );
   counter(
     'sse_hub_replays_stalled_total',
     'Replays closed because the client took no bytes for replayStallTimeout ms (also counted as slow clients).',
