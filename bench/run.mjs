@@ -6,7 +6,8 @@
 // the same machine, so a noisy machine moves both sides.
 //
 //   node bench/run.mjs [--smoke] [--scenarios a,b] [--servers a,b] [--repeat N] [--no-build]
-//                      [--storm-conns N] [--storm-flags "--drain-time 3000"] [--src DIR] [--out NAME]
+//                      [--storm-conns N] [--storm-history N] [--storm-flags "--drain-time 3000"]
+//                      [--src DIR] [--out NAME]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -97,9 +98,11 @@ try {
       const variants = [['sse-hub', []]];
       if (args['storm-flags'])
         variants.push([`sse-hub ${args['storm-flags']}`, String(args['storm-flags']).split(' ')]);
+      // --storm-history N: events kept per channel (what the publisher's script trims to).
+      const historySize = Number(args['storm-history'] ?? 1000);
       const runs = [];
       for (const [label, flags] of variants) {
-        runs.push([label, await runStorm({ out, loadgen, redis, smoke, conns: stormConns, flags })]);
+        runs.push([label, await runStorm({ out, loadgen, redis, smoke, conns: stormConns, flags, historySize })]);
       }
       if (!printStorm(scenario.name, stormConns, runs, printTable)) stormFailed = true;
       results.push({ scenario, figures: Object.fromEntries(runs) });

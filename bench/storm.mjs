@@ -18,10 +18,10 @@ export const STORM_TARGETS = { lost: 0, duplicated: 0, catchUpSeconds: 10, slowe
  * Runs the storm once: `flags` are extra sse-runserver flags (the levers, e.g.
  * `--drain-time 3000`), given to both the old and the fresh server.
  */
-export async function runStorm({ out, loadgen, redis, smoke, conns, flags = [] }) {
+export async function runStorm({ out, loadgen, redis, smoke, conns, flags = [], historySize = 1000 }) {
   const dist = join(out, 'dist', 'cjs');
   const hubBin = join(dist, 'bin', 'sse-runserver.js');
-  const history = { size: 1000, ttl: 3600 };
+  const history = { size: historySize, ttl: 3600 };
   const script = await historyScript(dist, history);
   const client = createClient({ url: redis.url });
   client.on('error', (err) => process.stderr.write(`bench redis: ${err}\n`));
