@@ -393,7 +393,7 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     flags: '--max-replays <n>',
     env: 'SSE_MAX_REPLAYS',
     description:
-      'history replays (resumes with Last-Event-ID) running at once; one more gets 200, a jittered retry: and the end',
+      'history replays (resumes with Last-Event-ID) running at once; one more waits on its open stream for a slot',
     defaultValue: 256,
     parse: positiveInt,
   },
