@@ -1,8 +1,17 @@
 // core/history-read.ts: the backoff of failed reads, the retrying read, and
 // the id floor shared by replay and catch-up.
-import { IdFloors, isNewer, ReadLimiter, readBackoffMs, readHistoryWithRetry } from '../../src/core/history-read';
+import type { Broker } from '../../src/core/broker';
+import {
+  IdFloors,
+  isNewer,
+  PagedHistoryRead,
+  PAGE_EVENTS,
+  ReadLimiter,
+  readBackoffMs,
+  readHistoryWithRetry,
+} from '../../src/core/history-read';
 import { waitFor } from '../helpers/wait-for';
-import { parseEventId, type EventIdParts } from '../../src/core/history';
+import { MemoryHistory, parseEventId, type EventIdParts } from '../../src/core/history';
 
 const id = (text: string): EventIdParts => parseEventId(text) as EventIdParts;
 
@@ -81,4 +90,46 @@ test('ReadLimiter: a failed read frees its slot', async () => {
   const limiter = new ReadLimiter(1);
   await expect(limiter.run(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
   await expect(limiter.run(() => Promise.resolve('ok'))).resolves.toBe('ok');
+});
+
+test('a paged read over two channels never passes an event published on the finished one after its read', async () => {
+  // Regression: the quiet channel's first read said "that is all"; the busy
+  // one was refilled later and returned events newer than one published on
+  // the quiet channel meanwhile, which the merge then passed for good.
+  const history = new MemoryHistory({ publish: () => Promise.resolve() } as unknown as Broker);
+  const limits = { size: 1000, ttl: 3600 };
+  const event = { event: 'm', data: 'x' };
+  const start = await history.publishWithHistory('all', event, limits);
+  for (let i = 0; i < PAGE_EVENTS * 2; i++) await history.publishWithHistory('all', event, limits);
+  const read = new PagedHistoryRead(
+    () =>
+      new Map([
+        ['all', start],
+        ['own', start],
+      ]),
+    {
+      history,
+      limits,
+      keepTrying: () => true,
+      onError: () => undefined,
+    },
+  );
+  await read.start();
+  const ids: string[] = [];
+  let late: string[] = [];
+  for (;;) {
+    const item = await read.next();
+    if (item === undefined) throw new Error('the read gave up');
+    if (item === null) break;
+    ids.push(item.event.id as string);
+    if (ids.length === 1) {
+      // While the first page is written: one event on the quiet channel, then one on the busy one.
+      late = [
+        await history.publishWithHistory('own', event, limits),
+        await history.publishWithHistory('all', event, limits),
+      ];
+    }
+  }
+  expect(ids.slice(-2)).toEqual(late);
+  expect(ids).toHaveLength(PAGE_EVENTS * 2 + 2);
 });

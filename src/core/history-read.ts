@@ -194,9 +194,14 @@ export class PagedHistoryRead {
   /** The next event in id order across the channels; null at the end; undefined when a read gave up. */
   async next(): Promise<HistoryItem | null | undefined> {
     for (;;) {
-      const dry = this.cursors.filter((c) => c.next === c.events.length && c.more);
-      if (dry.length !== 0) {
-        if (!(await this.refill(dry))) return undefined;
+      if (this.cursors.some((c) => c.next === c.events.length && c.more)) {
+        // A channel whose read said "that is all" was complete only at the
+        // instant of that read. The refill is a later instant and may return
+        // events newer than ones published there since; so every such
+        // channel is read again in the same call, or the merge would pass
+        // those (the replay then drops their live copies as old: lost).
+        const stale = this.cursors.filter((c) => !c.more || c.next === c.events.length);
+        if (!(await this.refill(stale))) return undefined;
         continue;
       }
       let best: Cursor | undefined;
@@ -221,7 +226,7 @@ export class PagedHistoryRead {
     // Whatever of the page the other channels do not hold goes to these: a
     // resume whose history sits in one of many channels still reads full pages.
     let held = 0;
-    for (const cursor of this.cursors) held += cursor.events.length - cursor.next;
+    for (const cursor of this.cursors) if (!dry.includes(cursor)) held += cursor.events.length - cursor.next;
     const count = Math.max(this.perChannel, Math.floor((PAGE_EVENTS - held) / dry.length));
     const snapshot = await this.read(() => new Map(dry.map((c) => [c.channel, c.after])), count);
     if (snapshot === undefined) return false;
