@@ -153,6 +153,8 @@ interface Cursor {
   next: number;
   /** The history may keep more after this page. */
   more: boolean;
+  /** Which read filled this page (PagedHistoryRead#epoch then). */
+  epoch: number;
 }
 
 /**
@@ -167,6 +169,8 @@ export class PagedHistoryRead {
   private cursors: Cursor[] = [];
   /** Events per channel per read: PAGE_EVENTS shared by every channel of the read, so at most one page is held. */
   private perChannel = PAGE_EVENTS;
+  /** Reads made so far: a finished channel read before the latest read is stale. */
+  private epoch = 0;
 
   /** `after` is asked once per attempt of the first page: channel → the id after which to read. */
   constructor(after: () => ReadonlyMap<string, string>, options: PagedReadOptions) {
@@ -194,14 +198,17 @@ export class PagedHistoryRead {
   /** The next event in id order across the channels; null at the end; undefined when a read gave up. */
   async next(): Promise<HistoryItem | null | undefined> {
     for (;;) {
-      if (this.cursors.some((c) => c.next === c.events.length && c.more)) {
-        // A channel whose read said "that is all" was complete only at the
-        // instant of that read. The refill is a later instant and may return
-        // events newer than ones published there since; so every such
-        // channel is read again in the same call, or the merge would pass
-        // those (the replay then drops their live copies as old: lost).
-        const stale = this.cursors.filter((c) => !c.more || c.next === c.events.length);
-        if (!(await this.refill(stale))) return undefined;
+      // A channel whose read said "that is all" was complete only at the
+      // instant of that read. Once another channel was read later, that one
+      // may hold events newer than some published on the first since; so a
+      // finished channel that is used up is read again, together with the
+      // next refill, before the merge goes on (else the merge would pass
+      // them, and the replay would drop their live copies as old: lost). It
+      // returns only what was published on it since, usually nothing.
+      const used = this.cursors.filter((c) => c.next === c.events.length);
+      if (used.some((c) => c.more || c.epoch < this.epoch)) {
+        const dry = used.filter((c) => c.more).length;
+        if (!(await this.refill(used, Math.max(1, dry)))) return undefined;
         continue;
       }
       let best: Cursor | undefined;
@@ -222,14 +229,16 @@ export class PagedHistoryRead {
     }
   }
 
-  private async refill(dry: Cursor[]): Promise<boolean> {
+  /** Reads `dry` again at one instant; the page not held elsewhere is shared by `share` of them (those with more). */
+  private async refill(dry: Cursor[], share: number): Promise<boolean> {
     // Whatever of the page the other channels do not hold goes to these: a
     // resume whose history sits in one of many channels still reads full pages.
     let held = 0;
     for (const cursor of this.cursors) if (!dry.includes(cursor)) held += cursor.events.length - cursor.next;
-    const count = Math.max(this.perChannel, Math.floor((PAGE_EVENTS - held) / dry.length));
+    const count = Math.max(this.perChannel, Math.floor((PAGE_EVENTS - held) / share));
     const snapshot = await this.read(() => new Map(dry.map((c) => [c.channel, c.after])), count);
     if (snapshot === undefined) return false;
+    this.epoch++;
     for (const cursor of dry) {
       const kept = snapshot.channels.get(cursor.channel);
       if (kept !== undefined && compareIds(cursor.after, kept.horizon) < 0) {
@@ -249,7 +258,7 @@ export class PagedHistoryRead {
       events.push(event);
       ids.push(id);
     }
-    return { channel, after, events, ids, next: 0, more: kept?.more === true && events.length > 0 };
+    return { channel, after, events, ids, next: 0, more: kept?.more === true && events.length > 0, epoch: this.epoch };
   }
 
   /** One read with retry; `count` events per channel, or perChannel (set by `after`) when undefined. */
