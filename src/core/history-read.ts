@@ -161,7 +161,9 @@ interface Cursor {
  * Several channels' history after their ids, merged in id order, read one
  * page at a time: the channels share one page of PAGE_EVENTS (at least one
  * event each), and a channel is read again only once its part is used up, so
- * the merge never passes an event still to come.
+ * the merge never passes an event still to come; a channel that had no more
+ * is read again (with the next read) once it is used up and another channel
+ * was read after it, for the same reason.
  */
 export class PagedHistoryRead {
   private readonly options: PagedReadOptions;
