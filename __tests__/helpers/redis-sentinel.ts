@@ -8,6 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { HubOptions } from '../../src/core/options';
+import type { FailoverScenario } from './failover';
 import { freePort } from './ports';
 import { isComplete, RedisServer } from './redis-server';
 import { waitFor } from './wait-for';
@@ -105,6 +107,24 @@ export class SentinelSetup {
   /** Waits until a sentinel names `port` as master. */
   async waitForMaster(port: number, timeout = 20_000): Promise<void> {
     await waitFor(async () => (await this.masterPort()) === port, { timeout, interval: 50, what: `master on ${port}` });
+  }
+
+  /**
+   * The failover both Sentinel suites run: a hub on these sentinels whose
+   * master is SIGKILLed mid-stream, until the replica is promoted.
+   */
+  failoverScenario(
+    options: HubOptions,
+    afterPromotion?: (s: SentinelSetup) => Promise<void>,
+    settle = 0,
+  ): FailoverScenario {
+    return {
+      hubOptions: { redisSentinel: { name: this.name, sentinels: this.sentinels }, ...options },
+      kill: () => this.master.stop('SIGKILL'),
+      promoted: () => this.waitForMaster(this.replica.port),
+      afterPromotion: afterPromotion && (() => afterPromotion(this)),
+      settle,
+    };
   }
 
   /** INFO replication of a data node. */

@@ -30,15 +30,8 @@ afterEach(async () => {
 /** A fresh Sentinel set-up whose master is SIGKILLed mid-stream. */
 async function runFailover(options: HubOptions, afterPromotion?: (s: SentinelSetup) => Promise<void>, settle = 0) {
   setup = await SentinelSetup.start();
-  const s = setup;
   failover = new FailoverRun();
-  const result = await failover.run({
-    hubOptions: { redisSentinel: { name: s.name, sentinels: s.sentinels }, ...options },
-    kill: () => s.master.stop('SIGKILL'),
-    promoted: () => s.waitForMaster(s.replica.port),
-    afterPromotion: afterPromotion && (() => afterPromotion(s)),
-    settle,
-  });
+  const result = await failover.run(setup.failoverScenario(options, afterPromotion, settle));
   readers = failover.readers;
   return result;
 }
