@@ -138,8 +138,6 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster', () => {
     }
     for (let i = 0; i < 10; i++) await pub.sendEvent('message', `first-${i}`, i % 2 === 0 ? 'all' : other);
     await waitFor(() => reader.events.filter((e) => e.data.startsWith('first-')).length === 10, { what: '10 events' });
-    // The stream's last event is also its newest (see docs/deployment.md#ids-across-shards
-    // for a disconnect amid concurrent events on two shards).
     await pub.sendEvent('message', 'last', 'all');
     await waitFor(() => reader.events.some((e) => e.data === 'last'), { what: 'the last event' });
     const lastSeen = reader.events[reader.events.length - 1]?.id as string;
@@ -197,6 +195,67 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster', () => {
     await serve({ history: true });
     const { lastId } = await (sse?.hub.broker as RedisBroker).readHistory(new Map(), { size: 10, ttl: 60 });
     expect(Math.abs(Number(lastId.split('-')[0]) - Date.now())).toBeLessThan(60_000);
+  });
+
+  test('two publishers with clocks an hour apart on two masters: the stream resumes each channel from its own position', async () => {
+    const other = await channelOnAnotherMaster();
+    const base = await serve({ history: { size: 100, ttl: 7200 } });
+    const reader = await open(`${base}/?channels=all,${other}`);
+    await warm(reader);
+    await warm(reader, other);
+    const client = createCluster({ rootNodes: [{ url: cluster.urls[0] as string }] });
+    client.on('error', () => undefined);
+    await client.connect();
+    const run = (args: string[], key?: string): Promise<unknown> => client.sendCommand(key, false, args);
+    // Publisher "ahead" runs an hour fast and publishes on all; "behind" has the right time and publishes on the other channel.
+    const hour = 3_600_000;
+    let seq = 0;
+    const publish = (channel: string, data: string, clockOffset: number): Promise<string> =>
+      publishWithHistory(
+        run,
+        '',
+        channel,
+        { event: 'message', data },
+        { size: 100, ttl: 7200 },
+        true,
+        false,
+        `${Date.now() + clockOffset}-${seq++}`,
+      );
+    try {
+      await publish('all', 'ahead-1', hour);
+      await waitFor(() => reader.events.some((e) => e.data === 'ahead-1'), { what: 'ahead-1' });
+      await publish(other, 'behind-1', 0);
+      await waitFor(() => reader.events.some((e) => e.data === 'behind-1'), { what: 'behind-1' });
+      // What a browser would send: its last id, a position on each channel (one plain id
+      // cannot be right here: behind-1's id is an hour below ahead-1's).
+      const lastSeen = reader.events[reader.events.length - 1]?.id as string;
+      expect(lastSeen).toMatch(new RegExp(`^all=\\d+-\\d+,${other}=\\d+-\\d+$`));
+      reader.close();
+      await publish(other, 'behind-2', 0);
+      await publish('all', 'ahead-2', hour);
+      await publish(other, 'behind-3', 0);
+      const resumed = await open(`${base}/?channels=all,${other}`, { 'Last-Event-ID': lastSeen });
+      await waitFor(() => resumed.events.filter((e) => e.event === 'message').length >= 3, { what: 'the replay' });
+      await publish('all', 'ahead-live', hour);
+      await publish(other, 'behind-live', 0);
+      await waitFor(() => resumed.events.some((e) => e.data === 'behind-live'), {
+        what: 'live events after the replay',
+      });
+      const data = resumed.events.filter((e) => e.event === 'message').map((e) => e.data);
+      // Each channel in its own order, each event once, nothing from before the disconnect.
+      expect(data.filter((d) => d.startsWith('ahead-'))).toEqual(['ahead-2', 'ahead-live']);
+      expect(data.filter((d) => d.startsWith('behind-'))).toEqual(['behind-2', 'behind-3', 'behind-live']);
+      expect(resumed.events.filter((e) => e.event === 'gap')).toHaveLength(0);
+      // The same stream resumed once more from its newest list: nothing again.
+      const newest = resumed.events[resumed.events.length - 1]?.id as string;
+      resumed.close();
+      const again = await open(`${base}/?channels=all,${other}`, { 'Last-Event-ID': newest });
+      await publish(other, 'behind-after', 0);
+      await waitFor(() => again.events.some((e) => e.data === 'behind-after'), { what: 'the next live event' });
+      expect(again.events.filter((e) => e.event === 'message').map((e) => e.data)).toEqual(['behind-after']);
+    } finally {
+      await client.close();
+    }
   });
 
   test('session reads: keys on different slots, one GET each (a multi-slot MGET would fail with CROSSSLOT)', async () => {

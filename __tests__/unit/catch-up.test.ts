@@ -4,7 +4,7 @@
 // what the read already had; live copies of caught-up events are dropped.
 import { CatchUp, type CatchUpPort } from '../../src/core/catch-up';
 import type { SseEvent } from '../../src/core/event';
-import { parseEventId, type EventIdParts } from '../../src/core/history';
+import { compareIdParts, parseEventId, type EventIdParts } from '../../src/core/history';
 import { PAGE_EVENTS } from '../../src/core/history-read';
 import { silentLogger } from '../../src/core/logger';
 import { FakeHistory } from '../helpers/fake-history';
@@ -182,4 +182,49 @@ test('a long outage is caught up page by page: every event once, in id order acr
   expect(Math.max(...history.returned)).toBeLessThanOrEqual(PAGE_EVENTS);
   expect(history.reads.length).toBeGreaterThan(300 / PAGE_EVENTS);
   expect(catchUp.eventsCaughtUp).toBe(300);
+});
+
+test('ids ordered per channel (Redis Cluster): each channel is read after its own last id, and no queued event is judged by another channel’s', async () => {
+  const history = new FakeHistory();
+  const delivered = new Map<string, string>([
+    ['a', '3600000-0'], // published by a process an hour fast
+    ['b', '10-0'],
+  ]);
+  const port = new FakePort();
+  const perChannel: CatchUpPort = {
+    listenedChannels: () => port.listenedChannels(),
+    lastReceivedId: () => '3600000-0',
+    lastDeliveredOn: (channel) => delivered.get(channel),
+    // The hub drops copies per channel (core/positions.ts); this stands in for it.
+    deliver: (channel, event, id) => {
+      const last = parseEventId(delivered.get(channel));
+      if (id !== undefined && last !== undefined && compareIdParts(id, last) <= 0) return;
+      if (event.id !== undefined) delivered.set(channel, event.id);
+      port.deliver(channel, event, id);
+    },
+    brokerHealthy: () => true,
+    closed: () => false,
+  };
+  const catchUp = new CatchUp(perChannel, history, LIMITS, silentLogger);
+  catchUp.brokerDown();
+  history.keep('a', '3600001-0');
+  history.keep('b', '11-0', '12-0');
+  // Queued while down: b's 13-0 is far below a's ids, and new all the same; 12-0 is a copy.
+  for (const [channel, id] of [
+    ['b', '12-0'],
+    ['b', '13-0'],
+  ] as const) {
+    expect(catchUp.intercept(channel, { event: 'm', data: 'x', id }, parseEventId(id))).toBe(true);
+  }
+  catchUp.brokerUp();
+  await waitFor(() => !catchUp.queueing);
+  expect(history.reads[0]).toEqual(
+    new Map([
+      ['a', '3600000-0'],
+      ['b', '10-0'],
+    ]),
+  );
+  expect(port.delivered).toEqual(['b:11-0', 'b:12-0', 'a:3600001-0', 'b:13-0']);
+  // No hub-wide floor: a later live event on b below a's ids still passes.
+  expect(catchUp.intercept('b', { event: 'm', data: 'x', id: '14-0' }, parseEventId('14-0'))).toBe(false);
 });

@@ -5,6 +5,7 @@
 // command and the subscription connections (docs/operations.md#health-healthz).
 import type {
   Broker,
+  BrokerChannelIds,
   BrokerCounters,
   BrokerSessionKeys,
   SessionKeyReader,
@@ -33,7 +34,7 @@ import {
 } from './redis-link.js';
 import { RedisPresence } from './redis-presence.js';
 import { decodePayload, encodePayload } from './redis-wire.js';
-import { compareIdParts, parseEventId, type EventIdParts } from '../core/history.js';
+import { compareIdParts, formatId, parseEventId, type EventIdParts } from '../core/history.js';
 
 export type { RedisClusterConfig, RedisSentinelConfig } from './redis-link.js';
 
@@ -73,6 +74,9 @@ export interface RedisBrokerOptions {
 /** After a WAIT came back short, how long writes are refused at once before the next try, in ms. */
 const REPLICA_RETRY = 1000;
 
+/** A channel's position before its first event. */
+const NO_ID_YET: EventIdParts = [0, 0];
+
 interface QueuedWrite {
   channel: string;
   event: SseEvent;
@@ -99,7 +103,15 @@ export interface RedisKeyReader {
 }
 
 export class RedisBroker
-  implements Broker, BrokerHealth, BrokerHistory, BrokerPresence, HistoryLength, BrokerCounters, BrokerSessionKeys
+  implements
+    Broker,
+    BrokerHealth,
+    BrokerHistory,
+    BrokerChannelIds,
+    BrokerPresence,
+    HistoryLength,
+    BrokerCounters,
+    BrokerSessionKeys
 {
   readonly name = 'redis';
   readonly counters: RedisBrokerCounters = { badPayloads: 0, reconnects: 0, replicaWaitsFailed: 0 };
@@ -232,6 +244,16 @@ export class RedisBroker
     } catch (err) {
       throw this.refused(err);
     }
+  }
+
+  /** On a cluster with history on, ids are ordered per channel only (core/broker.ts). */
+  get idsPerChannel(): boolean {
+    return this.dedupe;
+  }
+
+  channelLastId(channel: string): string | undefined {
+    const last = this.lastIds.get(channel);
+    return last === undefined ? undefined : formatId(last[0], last[1]);
   }
 
   private get perSlot(): boolean {
@@ -449,7 +471,8 @@ export class RedisBroker
     const keys = historyKeys(this.prefix, true);
     try {
       const last = await this.run(['GET', keys.lastId(channel)], keys.stream(channel));
-      const parts = typeof last === 'string' ? parseEventId(last) : undefined;
+      // No last id: nothing was ever published there (or it expired), so every event to come is new.
+      const parts = typeof last === 'string' ? parseEventId(last) : last === null ? NO_ID_YET : undefined;
       const seen = this.lastIds.get(channel);
       if (parts !== undefined && (seen === undefined || compareIdParts(parts, seen) > 0))
         this.lastIds.set(channel, parts);

@@ -153,6 +153,30 @@ export function hasHistory(broker: Broker): broker is Broker & BrokerHistory {
   return typeof candidate.publishWithHistory === 'function' && typeof candidate.readHistory === 'function';
 }
 
+/**
+ * Optional capability: ids ordered within each channel only, not across
+ * channels (Redis Cluster: each channel's slot issues its own ids, and
+ * events of different shards reach a process on different paths). The hub
+ * then keeps each stream's position on every one of its channels, and a
+ * stream on several channels gets ids that list them
+ * (docs/deployment.md#ids-across-shards).
+ */
+export interface BrokerChannelIds {
+  /** True when ids are ordered per channel only. */
+  readonly idsPerChannel: boolean;
+  /**
+   * The newest id on `channel` that this process knows of since the
+   * channel's subscription became live (`0-0` when the channel has none
+   * yet); undefined until then.
+   */
+  channelLastId(channel: string): string | undefined;
+}
+
+export function hasChannelIds(broker: Broker): broker is Broker & BrokerChannelIds {
+  const candidate = broker as Partial<BrokerChannelIds>;
+  return candidate.idsPerChannel === true && typeof candidate.channelLastId === 'function';
+}
+
 /** Who is on one channel: open connections, and the distinct user names among them (session mode). */
 export interface ChannelPresence {
   /** Open SSE connections listening on the channel. */

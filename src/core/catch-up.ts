@@ -15,6 +15,12 @@ export interface CatchUpPort {
   listenedChannels(): Iterable<string>;
   /** The greatest history id received live (one pub/sub connection: arrival order is id order). */
   lastReceivedId(): string | undefined;
+  /**
+   * When ids are ordered per channel only (Redis Cluster): the newest id
+   * delivered on `channel`. The catch-up then starts per channel, and the
+   * hub drops what was delivered already (core/positions.ts).
+   */
+  lastDeliveredOn?: (channel: string) => string | undefined;
   /** Fans one event out to the channel's listeners. */
   deliver(channel: string, event: SseEvent, id: EventIdParts | undefined): void;
   /** Whether the broker's subscription connection is up. */
@@ -170,14 +176,15 @@ export class CatchUp {
       this.report(missed);
       const queue = this.outageQueue as OutageQueue;
       this.outageQueue = undefined;
+      const perChannel = port.lastDeliveredOn !== undefined; // the hub drops what it delivered already
       for (let i = 0; i < queue.events.length; i++) {
         const id = queue.ids[i];
-        if (isNewer(id, newest)) {
+        if (perChannel || isNewer(id, newest)) {
           port.deliver(queue.channels[i] as string, queue.events[i] as SseEvent, id);
           if (id !== undefined) newest = id;
         }
       }
-      if (newest !== undefined) this.floor.set(HUB, newest);
+      if (newest !== undefined && !perChannel) this.floor.set(HUB, newest);
       this.wake();
     }
   }
@@ -187,13 +194,24 @@ export class CatchUp {
     if (missed > 0) this.logger.info(`caught up ${missed} events missed while the broker was away`);
   }
 
-  /** Per listened channel, the id to read after: the later of its start id and the last id received. */
+  /**
+   * Per listened channel, the id to read after: the later of its start id and
+   * the last id received (on that channel, when ids are ordered per channel).
+   */
   private startPoints(): Map<string, string> {
     const after = new Map<string, string>();
-    const lastReceived = this.port.lastReceivedId();
+    const { lastDeliveredOn } = this.port;
+    const lastReceivedAnywhere = this.port.lastReceivedId();
     for (const channel of this.port.listenedChannels()) {
-      let from = this.startIds.get(channel);
-      if (lastReceived !== undefined) from = from === undefined ? lastReceived : maxId(from, lastReceived);
+      let from: string | undefined;
+      if (lastDeliveredOn !== undefined) {
+        // This process's clock says nothing of another publisher's ids: only the channel's own do.
+        from = lastDeliveredOn(channel) ?? this.startIds.get(channel);
+      } else {
+        from = this.startIds.get(channel);
+        if (lastReceivedAnywhere !== undefined)
+          from = from === undefined ? lastReceivedAnywhere : maxId(from, lastReceivedAnywhere);
+      }
       if (from !== undefined) after.set(channel, from);
     }
     return after;

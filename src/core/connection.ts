@@ -5,6 +5,7 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { encodePreamble, encodeRetry } from './frame.js';
+import type { StreamPositions } from './positions.js';
 
 export type CloseReason = 'client' | 'slow' | 'hub-closed' | 'server';
 
@@ -136,6 +137,8 @@ export class Connection {
   closeReason: CloseReason | undefined;
   /** Heartbeat sub-tick of the last write; see core/heartbeat.ts. */
   lastWriteTick: number;
+  /** Where the stream stands on each channel, when ids are ordered per channel only (core/positions.ts). */
+  positions: StreamPositions | undefined;
   private readonly maxBufferedBytes: number;
   private readonly socket: Socket | null;
   private needDrain = false;
@@ -158,6 +161,7 @@ export class Connection {
     this.lastWriteTick = ticks.tick;
     this.onClose = onClose;
     this.closeReason = undefined;
+    this.positions = undefined;
 
     writeStreamHead(req, res);
     let preamble = preambles.get(options.retry);

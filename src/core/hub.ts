@@ -6,6 +6,7 @@
 // core/catch-up.ts; heartbeats are core/heartbeat.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  hasChannelIds,
   hasHealth,
   hasHistory,
   hasHistoryLength,
@@ -24,6 +25,7 @@ import { Heartbeat } from './heartbeat.js';
 import { READS_IN_FLIGHT, ReadLimiter } from './history-read.js';
 import { MemoryHistory, parseEventId, type EventIdParts } from './history.js';
 import type { ResolvedHubOptions } from './options.js';
+import { ChannelPositions, EventFrames } from './positions.js';
 import { HubPresence, type ChannelSummary, type PresenceOverview } from './presence.js';
 import { RefusalLog, type RefusalKind } from './refusals.js';
 import { Replays } from './replay.js';
@@ -109,6 +111,8 @@ export class Hub {
   private readonly subscriptions = new Map<string, Promise<void>>();
   /** Greatest history id received from the broker (one pubsub connection: arrival order is id order). */
   private lastReceived: { id: string; parts: EventIdParts } | undefined;
+  /** Each stream's position per channel, when the broker's ids are ordered per channel only (Redis Cluster). */
+  private readonly positions: ChannelPositions | undefined;
   /** Resuming connections; undefined when history is off. */
   private readonly replays: Replays | undefined;
   /** Catch-up after broker outages; only with a shared history and a broker that reports its health. */
@@ -128,6 +132,7 @@ export class Hub {
       const limits = (this.limits = options.history);
       const history = (this.history = hasHistory(broker) ? broker : new MemoryHistory(broker));
       const limiter = new ReadLimiter(READS_IN_FLIGHT);
+      const positions = (this.positions = hasChannelIds(broker) ? new ChannelPositions(broker) : undefined);
       this.replays = new Replays(
         {
           subscribe: (channel) => {
@@ -140,7 +145,7 @@ export class Hub {
           whenCaughtUp: () => (this.catchUp?.queueing === true ? this.catchUp.whenCaughtUp() : undefined),
           closed: () => this.closing !== undefined,
         },
-        { history, limits, logger: options.logger, stallTimeout: options.replayStallTimeout, limiter },
+        { history, limits, logger: options.logger, stallTimeout: options.replayStallTimeout, limiter, positions },
       );
       // After a broker outage, read what each channel missed from the shared
       // history; only a shared history can have it.
@@ -149,6 +154,7 @@ export class Hub {
           {
             listenedChannels: () => this.listeners.keys(),
             lastReceivedId: () => this.lastReceived?.id,
+            lastDeliveredOn: positions === undefined ? undefined : (channel) => positions.lastDelivered(channel),
             deliver: (channel, event, id) => this.deliver(channel, event, id),
             brokerHealthy: () => broker.isHealthy(),
             closed: () => this.closing !== undefined,
@@ -218,6 +224,7 @@ export class Hub {
       this.startReplay(connection, options.lastEventId);
       return connection;
     }
+    this.positions?.start(connection);
     for (const channel of channels) this.listenersOf(channel).add(connection);
     return connection;
   }
@@ -406,13 +413,18 @@ export class Hub {
    * connections are not listeners yet; their replay queues the event.
    */
   private deliver(channel: string, event: SseEvent, id: EventIdParts | undefined): void {
-    const { replays } = this;
+    const { replays, positions } = this;
+    if (positions !== undefined && id !== undefined && positions.isCopy(channel, id)) return;
     if (replays !== undefined) {
       if (id !== undefined) this.lastReceived = { id: event.id as string, parts: id };
       replays.queue(channel, event, id);
     }
     const set = this.listeners.get(channel);
     if (set === undefined || set.size === 0) return;
+    if (positions !== undefined && id !== undefined) {
+      this.deliverPositioned(set, channel, event, id, positions);
+      return;
+    }
     const frame = encodeFrame(event);
     if (replays !== undefined && replays.floors.size !== 0 && id !== undefined) {
       this.deliverPastFloors(set, frame, id, replays);
@@ -449,6 +461,27 @@ export class Hub {
     for (const connection of set) {
       if (replays.floors.drops(connection)) continue;
       if (connection.write(frame)) written++;
+    }
+    this.counters.framesWritten += written;
+    this.wrote(set.size);
+  }
+
+  /**
+   * deliver() when ids are ordered per channel only: each stream skips what
+   * it has (its replay may have read ahead of the live copy) and a stream on
+   * several channels gets its own id, the list of its positions.
+   */
+  private deliverPositioned(
+    set: Set<Connection>,
+    channel: string,
+    event: SseEvent,
+    id: EventIdParts,
+    positions: ChannelPositions,
+  ): void {
+    const frames = new EventFrames(event);
+    let written = 0;
+    for (const connection of set) {
+      if (positions.write(connection, channel, id, frames, false)) written++;
     }
     this.counters.framesWritten += written;
     this.wrote(set.size);
@@ -530,6 +563,7 @@ export class Hub {
     this.subscriptions.delete(channel);
     this.channelEvents.delete(channel);
     this.catchUp?.unsubscribed(channel);
+    this.positions?.forget(channel);
     this.broker.unsubscribe(channel).catch((err: unknown) => {
       this.options.logger.warn(`could not unsubscribe from channel "${channel}"`, { error: String(err) });
     });

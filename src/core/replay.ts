@@ -8,7 +8,16 @@ import type { BrokerHistory, HistoryLimits } from './broker.js';
 import type { Connection } from './connection.js';
 import type { SseEvent } from './event.js';
 import { encodeFrame } from './frame.js';
-import { compareIdParts, compareIds, gapEvent, NEWEST_ID, parseEventId, type EventIdParts } from './history.js';
+import { EventFrames, resumePoints, type ChannelPositions } from './positions.js';
+import {
+  compareIdParts,
+  compareIds,
+  formatId,
+  gapEvent,
+  NEWEST_ID,
+  parseEventId,
+  type EventIdParts,
+} from './history.js';
 import { IdFloors, isNewer, PagedHistoryRead, type ReadLimiter } from './history-read.js';
 import type { Logger } from './logger.js';
 
@@ -35,6 +44,8 @@ export const MAX_QUEUED_EVENTS = 10_000;
 interface Resume {
   connection: Connection;
   queued: SseEvent[];
+  /** The channel of each queued event. */
+  queuedChannels: string[];
   /** The parsed id of each queued event (parsed once, in the hub). */
   queuedIds: (EventIdParts | undefined)[];
 }
@@ -47,6 +58,8 @@ export interface ReplayOptions {
   stallTimeout: number;
   /** Bounds the history reads in flight, shared with catch-up. */
   limiter?: ReadLimiter;
+  /** Set when ids are ordered per channel only: the replay then resumes each channel from its own position. */
+  positions?: ChannelPositions;
 }
 
 export class Replays {
@@ -87,6 +100,7 @@ export class Replays {
     if (resumes === undefined) return;
     for (const resume of resumes) {
       resume.queued.push(event);
+      resume.queuedChannels.push(channel);
       resume.queuedIds.push(id);
     }
   }
@@ -111,7 +125,7 @@ export class Replays {
   async resume(connection: Connection, lastEventId: string): Promise<void> {
     const { port } = this;
     const { history, limits, logger, limiter } = this.options;
-    const resume: Resume = { connection, queued: [], queuedIds: [] };
+    const resume: Resume = { connection, queued: [], queuedChannels: [], queuedIds: [] };
     const { channels } = connection;
     this.active++;
     const subscribed = channels.map((channel) => {
@@ -121,8 +135,17 @@ export class Replays {
       set.add(resume);
       return settled;
     });
+    const { positions } = this.options;
     const asked = parseEventId(lastEventId);
-    const after = new Map(channels.map((channel) => [channel, asked === undefined ? NEWEST_ID : lastEventId]));
+    // Per-channel ids: the client's id may list a position per channel.
+    const points = positions === undefined ? undefined : resumePoints(channels, lastEventId);
+    const after = new Map(
+      channels.map((channel): [string, string] => {
+        const point = points?.get(channel);
+        if (point !== undefined) return [channel, formatId(point[0], point[1])];
+        return [channel, asked === undefined || positions !== undefined ? NEWEST_ID : lastEventId];
+      }),
+    );
     const read = new PagedHistoryRead(() => after, {
       history,
       limits,
@@ -150,14 +173,16 @@ export class Replays {
         return;
       }
       let newest: EventIdParts | undefined = asked;
+      const known = positions === undefined ? asked !== undefined : points !== undefined;
       for (const channel of channels) {
         const kept = first.channels.get(channel);
         if (kept === undefined) continue;
-        if (asked === undefined || compareIds(lastEventId, kept.horizon) < 0) {
+        if (!known || compareIds(after.get(channel) as string, kept.horizon) < 0) {
           this.gapsSent++;
           connection.write(encodeFrame(gapEvent(channel, lastEventId, kept.oldestId)));
         }
       }
+      positions?.start(connection, points);
       // The replay may be far larger than maxBufferedBytes: write it at the
       // client's pace, reading the next page only when this one is written
       // (live events keep queueing meanwhile).
@@ -169,7 +194,8 @@ export class Replays {
           connection.end('server'); // the broker stayed away, or too much waited behind it
           return;
         }
-        connection.writeOwn(encodeFrame(item.event));
+        if (positions === undefined) connection.writeOwn(encodeFrame(item.event));
+        else positions.write(connection, item.channel, item.id, new EventFrames(item.event), true);
         newest = item.id;
         this.eventsReplayed++;
       }
@@ -178,7 +204,12 @@ export class Replays {
       // listeners nothing awaits, so no event can fall in between.
       for (let i = 0; i < resume.queued.length; i++) {
         const id = resume.queuedIds[i];
-        if (isNewer(id, newest)) {
+        if (positions !== undefined && id !== undefined) {
+          // Per channel: the stream skips what its replay wrote already.
+          if (!(await this.paced(resume))) return;
+          const event = resume.queued[i] as SseEvent;
+          positions.write(connection, resume.queuedChannels[i] as string, id, new EventFrames(event), true);
+        } else if (isNewer(id, newest)) {
           if (!(await this.paced(resume))) return;
           connection.write(encodeFrame(resume.queued[i] as SseEvent));
           if (id !== undefined) newest = id;
@@ -186,7 +217,11 @@ export class Replays {
       }
       if (!connection.open) return;
       const lastReceived = port.lastReceivedId();
-      if (newest !== undefined && (lastReceived === undefined || compareIdParts(lastReceived, newest) < 0)) {
+      if (
+        positions === undefined &&
+        newest !== undefined &&
+        (lastReceived === undefined || compareIdParts(lastReceived, newest) < 0)
+      ) {
         this.floors.set(connection, newest);
       }
       for (const channel of channels) port.listen(connection, channel);
