@@ -3,11 +3,13 @@
 // sendEvent; SIGKILL the master that owns `all`'s slot. In classic and sharded
 // mode: no stream closes, /healthz 503 then 200 after the replica takes over,
 // sendEvent never hangs, and every event published once /healthz is 200 again
-// arrives once. With history, later events replay after the failover.
+// arrives once. With history, later events replay after the failover; with
+// redisWaitReplicas 1, every event whose sendEvent resolved does.
 import { BrokerUnavailableError } from '../../src/core/errors';
 import type { HubOptions } from '../../src/core/options';
-import { FailoverRun, SEND_TIMEOUT } from '../helpers/failover';
+import { FailoverRun, SEND_TIMEOUT, type Sent } from '../helpers/failover';
 import { RedisClusterSetup } from '../helpers/redis-cluster';
+import type { RedisServer } from '../helpers/redis-server';
 import { describeWithTools } from '../helpers/require-tool';
 import { SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
@@ -23,18 +25,26 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster failover (100 st
     failover = cluster = undefined;
   });
 
-  async function run(c: RedisClusterSetup, options: HubOptions) {
+  async function run(
+    c: RedisClusterSetup,
+    options: HubOptions,
+    afterPromotion?: (victim: RedisServer) => Promise<void>,
+    settle = 0,
+  ) {
     const victim = await c.masterOf('all');
     failover = new FailoverRun();
     return failover.run({
       hubOptions: { redisCluster: { nodes: c.urls }, ...options },
       kill: () => victim.stop('SIGKILL'),
       promoted: async () => {
-        await waitFor(async () => (await c.masterOf('all'))?.port !== victim.port, {
+        // While the slot has no master at all, masterOf is undefined: that is not a promotion yet.
+        await waitFor(async () => ![undefined, victim.port].includes((await c.masterOf('all'))?.port), {
           timeout: 20_000,
           what: 'a replica to take over all’s slot',
         });
       },
+      afterPromotion: afterPromotion === undefined ? undefined : () => afterPromotion(victim),
+      settle,
     });
   }
 
@@ -52,6 +62,45 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster failover (100 st
     console.info(
       `cluster history without WAIT: ${acked.filter((r) => !replayed.includes(r.id)).length} of ${acked.length} acknowledged events lost in the failover`,
     );
+  });
+
+  test('history with redisWaitReplicas 1: every event whose sendEvent resolved is replayable after the failover', async () => {
+    const c = (cluster = await RedisClusterSetup.start());
+    const { sent, after, warmId, base } = await run(
+      c,
+      { history: true, redisWaitReplicas: 1 },
+      async (victim) => {
+        // Alone, the promoted replica has no replica of its own: WAIT 1 refuses
+        // every event on its slot until the old master, restarted with its
+        // nodes.conf, rejoins the cluster as the new master's replica.
+        await victim.restart();
+        await waitFor(
+          async () =>
+            /role:slave[\s\S]*master_link_status:up/.test(await c.command(victim.port, 'INFO', 'replication')),
+          {
+            timeout: 30_000,
+            what: 'the old master to rejoin as a replica',
+          },
+        );
+      },
+      1500,
+    );
+    const acked = sent.filter((r) => r.id !== undefined);
+    const refusedForReplicas = sent.filter((r) => /replicas acknowledged/.test(String(r.error)));
+    console.info(
+      `cluster history with WAIT 1: ${refusedForReplicas.length} events refused while the new master had no replica`,
+    );
+    // WAIT was really in force: alone, the new master could not satisfy it.
+    expect(refusedForReplicas.length).toBeGreaterThan(0);
+    expect(after.length).toBeGreaterThanOrEqual(50);
+    for (const record of after) expect(record.error).toBeUndefined();
+    const replay = await SseReader.open(`${base}/?channels=all`, { 'Last-Event-ID': warmId });
+    const lastAcked = acked[acked.length - 1] as Sent;
+    await waitFor(() => replay.events.some((e) => e.id === lastAcked.id), { what: 'the replay' });
+    replay.close();
+    const replayed = replay.events.filter((e) => e.event === 'message').map((e) => e.id);
+    expect(new Set(replayed).size).toBe(replayed.length);
+    expect(acked.filter((r) => !replayed.includes(r.id)).map((r) => r.seq)).toEqual([]);
   });
 
   test.each(['classic', 'sharded'] as const)(

@@ -2,7 +2,8 @@
 // builds: classic pub/sub (a plain PUBLISH on any node reaches the streams),
 // sharded pub/sub (sendEvent, POST /publish and sse-send use SPUBLISH; plain
 // PUBLISH is not heard), history with hash-tagged keys resuming a stream whose
-// channels live on different masters, and session reads across slots.
+// channels live on different masters, presence across servers, and session
+// reads across slots.
 // Failovers: cluster-failover.test.ts.
 import { createCluster } from 'redis';
 import type { RedisBroker } from '../../src/brokers/redis';
@@ -256,6 +257,33 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster', () => {
     } finally {
       await client.close();
     }
+  });
+
+  test('presence: two servers on the cluster see each other’s connections (one hash-tagged slot)', async () => {
+    const base = await serve({});
+    const second = createServer({ hubOptions: { redisCluster: { nodes: cluster.urls } } });
+    try {
+      const secondBase = `http://127.0.0.1:${(await second.listen(0)).port}`;
+      await (second.hub.broker as RedisBroker).ready(10_000);
+      await open(`${base}/?channels=lobby,all`);
+      await open(`${secondBase}/?channels=lobby`);
+      await open(`${secondBase}/?channels=lobby`);
+      const hub = (sse as SseServer).hub;
+      await waitFor(async () => (await hub.presence('lobby')).connections === 3, { what: '3 on lobby across servers' });
+      expect(await second.hub.presenceOverview()).toEqual({
+        processes: 3, // the two servers, and serve()'s publishing hub (no connections)
+        channels: [
+          { channel: 'lobby', connections: 3, users: [] },
+          { channel: 'all', connections: 1, users: [] },
+        ],
+      });
+    } finally {
+      await second.close();
+    }
+    // A clean close takes the second server's record with it.
+    await waitFor(async () => (await (sse as SseServer).hub.presence('lobby')).connections === 1, {
+      what: 'the second server to drop out',
+    });
   });
 
   test('session reads: keys on different slots, one GET each (a multi-slot MGET would fail with CROSSSLOT)', async () => {

@@ -5,9 +5,12 @@
 // never hangs past sendTimeout, delivery resumes by itself, and every event
 // published once /healthz is 200 again arrives exactly once. With history,
 // what sendEvent acknowledged is replayable afterwards (strictly so with
-// redisWaitReplicas: sentinel-wait-replicas.test.ts).
+// redisWaitReplicas: sentinel-wait-replicas.test.ts). Presence follows the new
+// master too.
+import type { RedisBroker } from '../../src/brokers/redis';
 import { BrokerUnavailableError } from '../../src/core/errors';
 import type { HubOptions } from '../../src/core/options';
+import { createHub } from '../../src/create-hub';
 import { FailoverRun, SEND_TIMEOUT, type Sent } from '../helpers/failover';
 import { SentinelSetup } from '../helpers/redis-sentinel';
 import { describeWithTools } from '../helpers/require-tool';
@@ -56,6 +59,17 @@ describeWithTools(['redis-server', 'redis-sentinel'], 'Sentinel failover (100 st
       for (const record of after) {
         expect(reader.events.filter((e) => e.event === 'message' && e.data === String(record.seq))).toHaveLength(1);
       }
+    }
+    // Presence follows the new master: another process sees the server's 100 streams there.
+    const other = createHub({ redisSentinel: (setup as SentinelSetup).failoverScenario({}).hubOptions.redisSentinel });
+    try {
+      await (other.broker as RedisBroker).ready(10_000);
+      await waitFor(async () => (await other.presence('all')).connections === 100, {
+        timeout: 20_000,
+        what: 'the 100 streams in presence on the new master',
+      });
+    } finally {
+      await other.close();
     }
   });
 
