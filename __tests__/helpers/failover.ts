@@ -131,3 +131,31 @@ export class FailoverRun {
     return { sent, down, up, after, warmId: warmId as string, base, killedAt };
   }
 }
+
+/**
+ * The checks of a failover with redisWaitReplicas: WAIT refused events while
+ * the new master had no replica (it was really in force), everything after
+ * /healthz 200 succeeded, and every event whose sendEvent resolved replays
+ * once from before the failover. Returns the refusals for the log.
+ */
+export async function expectAcknowledgedReplayable(
+  label: string,
+  result: { sent: Sent[]; after: Sent[]; warmId: string; base: string },
+): Promise<Sent[]> {
+  const { sent, after, warmId, base } = result;
+  const acked = sent.filter((r) => r.id !== undefined);
+  const refusedForReplicas = sent.filter((r) => /replicas acknowledged/.test(String(r.error)));
+  console.info(`${label}: ${refusedForReplicas.length} events refused while the new master had no replica`);
+  // WAIT was really in force: alone, the new master could not satisfy it.
+  expect(refusedForReplicas.length).toBeGreaterThan(0);
+  expect(after.length).toBeGreaterThanOrEqual(50);
+  for (const record of after) expect(record.error).toBeUndefined();
+  const replay = await SseReader.open(`${base}/?channels=all`, { 'Last-Event-ID': warmId });
+  const lastAcked = acked[acked.length - 1] as Sent;
+  await waitFor(() => replay.events.some((e) => e.id === lastAcked.id), { what: 'the replay' });
+  replay.close();
+  const replayed = replay.events.filter((e) => e.event === 'message').map((e) => e.id);
+  expect(new Set(replayed).size).toBe(replayed.length);
+  expect(acked.filter((r) => !replayed.includes(r.id)).map((r) => r.seq)).toEqual([]);
+  return refusedForReplicas;
+}
