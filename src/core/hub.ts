@@ -1,7 +1,9 @@
 // The hub: which local connections listen on which channel, one reference-
 // counted broker subscription per channel, and the fan-out loop. Invariant:
-// every event is framed once and the same Buffer goes to every subscriber;
-// counters return to zero when nobody listens. With history on, resuming a
+// every event is framed once and the same Buffer goes to every subscriber
+// (except, on a broker whose ids are ordered per channel only, to streams on
+// several channels: core/positions.ts); counters return to zero when nobody
+// listens. With history on, resuming a
 // connection is core/replay.ts and catching up after a broker outage is
 // core/catch-up.ts; heartbeats are core/heartbeat.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
