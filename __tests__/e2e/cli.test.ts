@@ -1,16 +1,20 @@
 // The built command-line tools as users
 // run them — sse-runserver on a free port, the real curl binary, sse-send,
 // POST /publish, --help, bad flags, /healthz with memory and with a real
-// redis-server (killed → 503), SIGTERM, and --redis / REDIS_URL.
-import { spawn, type ChildProcess } from 'node:child_process';
+// redis-server (killed → 503), SIGTERM, --redis / REDIS_URL, and --backlog
+// as the kernel sees it.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { RUNSERVER_FLAGS } from '../../src/cli/flags';
 import { RedisServer } from '../helpers/redis-server';
 import { describeWithTools } from '../helpers/require-tool';
 import { ROOT, RUNSERVER, runNode, runSend, startRunserver, type RunningServer } from '../helpers/run-cli';
 import { getJson, SseReader } from '../helpers/sse-reader';
 import { waitFor } from '../helpers/wait-for';
+
+const execFileAsync = promisify(execFile);
 
 let servers: RunningServer[] = [];
 let readers: SseReader[] = [];
@@ -120,6 +124,21 @@ describeWithTools(['curl'], 'sse-runserver with the in-memory broker (npm start)
     const reader = await open(`${server.url}/?channels=a,b`);
     await waitFor(() => reader.retry === 1234, { what: 'retry: 1234' });
     expect((await getJson(`${server.url}/?channels=a,b,c`)).status).toBe(400);
+  });
+});
+
+describeWithTools(['ss'], 'sse-runserver --backlog', () => {
+  /** The accept queue the kernel keeps for the server's listening socket (`ss`'s Send-Q column). */
+  async function acceptQueue(server: RunningServer): Promise<number> {
+    const { stdout } = await execFileAsync('ss', ['-ltnH', `sport = :${new URL(server.url).port}`]);
+    return Number(stdout.trim().split(/\s+/)[2]);
+  }
+
+  test('--backlog and SSE_BACKLOG set the listen queue a reconnect storm lands in; the default is 4096, not Node’s 511', async () => {
+    expect(await acceptQueue(await runserver(['--backlog', '1234']))).toBe(1234);
+    expect(await acceptQueue(await runserver([], { SSE_BACKLOG: '321' }))).toBe(321);
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    expect(await acceptQueue(await runserver())).toBe(Math.min(4096, somaxconn));
   });
 });
 

@@ -384,6 +384,14 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     parse: positiveInt,
   },
   {
+    flags: '--backlog <n>',
+    env: 'SSE_BACKLOG',
+    description:
+      'connections the kernel queues while the server is busy, e.g. a reconnect storm (capped by net.core.somaxconn; Node: 511)',
+    defaultValue: 4096,
+    parse: positiveInt,
+  },
+  {
     flags: '--history <n>',
     env: 'SSE_HISTORY',
     description: 'events kept per channel for Last-Event-ID replay (default: off)',

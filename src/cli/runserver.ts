@@ -66,6 +66,7 @@ interface RunserverFlags extends RedisTargetFlags {
   trustProxy?: string[];
   headersTimeout: number;
   requestTimeout: number;
+  backlog: number;
   history?: number;
   maxReplays: number;
   replayStallTimeout: number;
@@ -131,6 +132,7 @@ export async function main(argv: string[]): Promise<void> {
       trustProxy: proxies,
       headersTimeout: flags.headersTimeout,
       requestTimeout: flags.requestTimeout,
+      backlog: flags.backlog,
       logger,
       metrics: flags.metrics && (isWorker() ? clusterMetricsSource : true),
       health: isWorker() ? clusterHealthSource : undefined,

@@ -87,6 +87,14 @@ export interface ServerOptions {
    */
   requestTimeout?: number;
   /**
+   * Connections the kernel queues for this server while it is too busy to
+   * accept them (a reconnect storm after a deploy); Linux caps it at
+   * net.core.somaxconn. Past it new connections are dropped and their
+   * clients back off for seconds (SYN retries at 1, 3, 7, 15 s). Node's
+   * default is 511. Defaults to 4096.
+   */
+  backlog?: number;
+  /**
    * Where /healthz gets its answer, given this process's own health: the
    * default serves this process's; sse-runserver's workers serve the whole
    * server's (cli/cluster.ts).
@@ -97,6 +105,7 @@ export interface ServerOptions {
 
 export const DEFAULT_HEADERS_TIMEOUT = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT = 30_000;
+export const DEFAULT_BACKLOG = 4096;
 
 export interface SseServer {
   readonly server: http.Server;
@@ -116,6 +125,8 @@ export function createServer(options: ServerOptions = {}): SseServer {
     options.trustProxy === undefined ? undefined : trustProxy(options.trustProxy);
   // Node requires requestTimeout >= headersTimeout.
   const requestTimeout = Math.max(options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT, headersTimeout);
+  const backlog = options.backlog ?? DEFAULT_BACKLOG;
+  positiveInteger('backlog', backlog, 'connections');
   const ownsHub = options.hub === undefined;
   const hub = options.hub ?? createHub({ logger: options.logger, ...options.hubOptions });
   const logger = options.logger ?? hub.options.logger;
@@ -212,7 +223,7 @@ export function createServer(options: ServerOptions = {}): SseServer {
     listen(port, host = '127.0.0.1') {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, host, () => {
+        server.listen({ port, host, backlog }, () => {
           server.off('error', reject);
           resolve(server.address() as AddressInfo);
         });
