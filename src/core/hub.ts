@@ -24,6 +24,7 @@ import { toEvent, type SseEvent } from './event.js';
 import { assertChannelName } from './channel.js';
 import { encodeFrame } from './frame.js';
 import { Heartbeat } from './heartbeat.js';
+import { HistoryCache } from './history-cache.js';
 import { READS_IN_FLIGHT, ReadLimiter } from './history-read.js';
 import { MemoryHistory, parseEventId, type EventIdParts } from './history.js';
 import type { ResolvedHubOptions } from './options.js';
@@ -74,6 +75,14 @@ export interface HubStats {
   replaysWaiting: number;
   /** Replays closed because the client took nothing for replayStallTimeout ms (also counted as slow clients). */
   replaysStalled: number;
+  /** Replay reads answered from the history cache (core/history-cache.ts), without a broker read. */
+  historyCacheHits: number;
+  /** Replay reads the history cache passed on to the broker whole. */
+  historyCacheMisses: number;
+  /** Page reads the history cache made to start or extend a channel's run. */
+  historyCacheFillReads: number;
+  /** Bytes the history cache holds now (approximate). */
+  historyCacheBytes: number;
 }
 
 export interface SendResult {
@@ -119,6 +128,8 @@ export class Hub {
   private readonly replays: Replays | undefined;
   /** Catch-up after broker outages; only with a shared history and a broker that reports its health. */
   private readonly catchUp: CatchUp | undefined;
+  /** What resumes read the shared history through; same condition as catchUp. */
+  private readonly historyCache: HistoryCache | undefined;
   /** Who is connected, here and in every process (core/presence.ts); changes on attach/detach only. */
   private readonly presenceState: HubPresence;
   /** Channel → events received, for the dashboard's events/s (one Map update per event, never per listener). */
@@ -135,6 +146,15 @@ export class Hub {
       const history = (this.history = hasHistory(broker) ? broker : new MemoryHistory(broker));
       const limiter = new ReadLimiter(READS_IN_FLIGHT);
       const positions = (this.positions = hasChannelIds(broker) ? new ChannelPositions(broker) : undefined);
+      // Resumes on one channel share one read of its recent history (docs/performance.md#the-history-cache).
+      const cache = (this.historyCache =
+        hasHistory(broker) && hasHealth(broker)
+          ? new HistoryCache(
+              broker,
+              { flowing: () => broker.isHealthy() && this.catchUp?.queueing !== true },
+              { orderedIds: positions === undefined },
+            )
+          : undefined);
       this.replays = new Replays(
         {
           subscribe: (channel) => {
@@ -147,7 +167,14 @@ export class Hub {
           whenCaughtUp: () => (this.catchUp?.queueing === true ? this.catchUp.whenCaughtUp() : undefined),
           closed: () => this.closing !== undefined,
         },
-        { history, limits, logger: options.logger, stallTimeout: options.replayStallTimeout, limiter, positions },
+        {
+          history: cache ?? history,
+          limits,
+          logger: options.logger,
+          stallTimeout: options.replayStallTimeout,
+          limiter,
+          positions,
+        },
       );
       // After a broker outage, read what each channel missed from the shared
       // history; only a shared history can have it.
@@ -166,7 +193,11 @@ export class Hub {
           options.logger,
           limiter,
         ));
-        broker.onHealthChange((healthy) => (healthy ? catchUp.brokerUp() : catchUp.brokerDown()));
+        broker.onHealthChange((healthy) => {
+          if (healthy) return catchUp.brokerUp();
+          catchUp.brokerDown();
+          cache?.brokerDown();
+        });
       }
     }
     this.heartbeat = new Heartbeat(options);
@@ -191,6 +222,10 @@ export class Hub {
       replaysActive: this.replays?.active ?? 0,
       replaysWaiting: this.replaysWaiting.size,
       replaysStalled: this.replays?.replaysStalled ?? 0,
+      historyCacheHits: this.historyCache?.stats.hits ?? 0,
+      historyCacheMisses: this.historyCache?.stats.misses ?? 0,
+      historyCacheFillReads: this.historyCache?.stats.fillReads ?? 0,
+      historyCacheBytes: this.historyCache?.stats.bytes ?? 0,
     };
   }
 
@@ -338,6 +373,7 @@ export class Hub {
       this.catchUp?.close();
       await this.drain();
       this.heartbeat.stop();
+      this.historyCache?.close();
       await this.broker.close();
     })();
     return this.closing;
@@ -419,6 +455,7 @@ export class Hub {
     if (positions !== undefined && id !== undefined && positions.isCopy(channel, id)) return;
     if (replays !== undefined) {
       if (id !== undefined) this.lastReceived = { id: event.id as string, parts: id };
+      this.historyCache?.received(channel, event, id);
       replays.queue(channel, event, id);
     }
     const set = this.listeners.get(channel);
@@ -559,6 +596,7 @@ export class Hub {
     this.subscriptions.set(channel, subscribed);
     this.channelEvents.set(channel, 0);
     this.catchUp?.subscribing(channel, subscribed, () => this.listeners.has(channel));
+    this.historyCache?.subscribed(channel, subscribed);
   }
 
   private brokerUnsubscribe(channel: string): void {
@@ -566,6 +604,7 @@ export class Hub {
     this.channelEvents.delete(channel);
     this.catchUp?.unsubscribed(channel);
     this.positions?.forget(channel);
+    this.historyCache?.unsubscribed(channel);
     this.broker.unsubscribe(channel).catch((err: unknown) => {
       this.options.logger.warn(`could not unsubscribe from channel "${channel}"`, { error: String(err) });
     });

@@ -91,6 +91,24 @@ export function createMetricsRegistry(hub: Hub, extras: MetricsExtras = {}): Reg
     'Replays closed because the client took no bytes for replayStallTimeout ms (also counted as slow clients).',
     () => hub.stats().replaysStalled,
   );
+  counter(
+    'sse_hub_history_cache_hits_total',
+    'Replay reads answered from the per-process history cache, without a broker read.',
+    () => hub.stats().historyCacheHits,
+  );
+  counter(
+    'sse_hub_history_cache_misses_total',
+    'Replay reads the history cache passed on to the broker (no live cached run covered them).',
+    () => hub.stats().historyCacheMisses,
+  );
+  counter(
+    'sse_hub_history_cache_fill_reads_total',
+    "Broker page reads the history cache made to start or extend a channel's cached run.",
+    () => hub.stats().historyCacheFillReads,
+  );
+  gauge('sse_hub_history_cache_bytes', 'Bytes the history cache holds now (approximate).', () => {
+    return hub.stats().historyCacheBytes;
+  });
   counter('sse_hub_bad_payloads_total', 'Broker payloads that were not django_sse arrays, delivered raw.', () => {
     return brokerCounters().badPayloads;
   });
