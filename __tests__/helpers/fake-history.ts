@@ -67,7 +67,9 @@ export class FakeHistory implements BrokerHistory {
       });
     }
     this.returned.push(returned);
+    // The last id as of the look, as one Redis script sees it; not what afterRead adds.
+    const lastId = this.lastId;
     this.afterRead?.(this.reads.length);
-    return { channels, lastId: this.lastId };
+    return { channels, lastId };
   }
 }
