@@ -170,7 +170,13 @@ export class HistoryCache implements BrokerHistory {
     for (const [channel, id] of wanted) {
       if (!(await this.cover(channel, id))) return this.passOn(after, limits, page);
     }
-    return (await this.answer(wanted, Math.max(1, Math.floor(page.count)))) ?? this.passOn(after, limits, page);
+    const answer = await this.answer(wanted, Math.max(1, Math.floor(page.count)));
+    if (answer === undefined) return this.passOn(after, limits, page);
+    // Handed over on a later turn, as a broker's answer is: else a crowd of
+    // replays served from memory writes page after page in one turn, and live
+    // delivery waits behind all of it.
+    await new Promise((resolve) => setImmediate(resolve));
+    return answer;
   }
 
   /** `channel`'s broker subscription is being made: a run may start once it is live. */
