@@ -9,7 +9,7 @@
 import type { BrokerHistory, ChannelHistory, HistoryLimits, HistoryPage, HistorySnapshot } from './broker.js';
 import type { SseEvent } from './event.js';
 import { compareIdParts, formatId, parseEventId, type EventIdParts } from './history.js';
-import { PAGE_EVENTS } from './history-read.js';
+import { PAGE_EVENTS, type ReadLimiter } from './history-read.js';
 
 /** Bytes every cached run together holds at most (counted as characters plus a per-event overhead). */
 export const CACHE_BYTES = 64 * 1024 * 1024;
@@ -21,11 +21,14 @@ export const CHANNEL_CACHE_BYTES = 16 * 1024 * 1024;
 export const CACHE_IDLE_MS = 60_000;
 
 /**
- * How long a read waits for live delivery to reach the instant of the reads
- * it answers after (see HistoryCache#answer). About the pub/sub lag of a hub
- * that keeps up; a hub further behind reads the broker, as without a cache.
+ * A read waits for live delivery to reach the instant it must be answered at
+ * (see HistoryCache#answer) only while live events keep coming: when none came
+ * for this long, it reads the broker instead, as without a cache.
  */
 export const LIVE_WAIT_MS = 250;
+
+/** A read waits for live delivery this long at most, however busy (a hub seconds behind catches up meanwhile). */
+export const MAX_LIVE_WAIT_MS = 10_000;
 
 /** Per-event memory beyond its strings: the object, its id, two array slots. */
 const EVENT_OVERHEAD = 96;
@@ -50,6 +53,12 @@ export interface HistoryCacheOptions {
   maxChannelBytes?: number;
   /** Defaults to LIVE_WAIT_MS. */
   liveWaitMs?: number;
+  /**
+   * Bounds the cache's own broker reads (fills and reads passed on), shared
+   * with catch-up. Answers from memory take no slot: a crowd of resumes on a
+   * cached channel runs at the pace of its clients, not of 4 reads at a time.
+   */
+  limiter?: ReadLimiter;
 }
 
 /** What an operator sees of the cache (hub.stats(), /metrics). */
@@ -109,6 +118,9 @@ export class HistoryCache implements BrokerHistory {
   private readonly maxBytes: number;
   private readonly maxChannelBytes: number;
   private readonly liveWaitMs: number;
+  private readonly limiter: ReadLimiter | undefined;
+  /** When the last live event with an id arrived (ordered ids), by performance.now(). */
+  private receivedAt = 0;
   private limits: HistoryLimits | undefined;
   /** Channel → its current broker subscription (a token), so a late `settled` of an older one is ignored. */
   private readonly subscriptions = new Map<string, object>();
@@ -135,6 +147,7 @@ export class HistoryCache implements BrokerHistory {
     this.maxBytes = options.maxBytes ?? CACHE_BYTES;
     this.maxChannelBytes = options.maxChannelBytes ?? CHANNEL_CACHE_BYTES;
     this.liveWaitMs = options.liveWaitMs ?? LIVE_WAIT_MS;
+    this.limiter = options.limiter;
     this.sweeper = setInterval(() => this.sweep(Date.now()), CACHE_IDLE_MS / 2);
     this.sweeper.unref();
   }
@@ -160,7 +173,7 @@ export class HistoryCache implements BrokerHistory {
     page?: HistoryPage,
   ): Promise<HistorySnapshot> {
     this.limits = limits;
-    if (page === undefined || after.size === 0) return this.history.readHistory(after, limits, page);
+    if (page === undefined || after.size === 0) return this.read(after, limits, page);
     const wanted: [string, EventIdParts][] = [];
     for (const [channel, id] of after) {
       const parts = parseEventId(id);
@@ -208,6 +221,7 @@ export class HistoryCache implements BrokerHistory {
   received(channel: string, event: SseEvent, id: EventIdParts | undefined): void {
     if (id === undefined) return; // live-only, never in history
     if (this.orderedIds) {
+      this.receivedAt = performance.now();
       if (this.newest === undefined || compareIdParts(id, this.newest.parts) > 0) {
         this.newest = { id: event.id as string, parts: id };
         if (this.waiters.length !== 0) this.wake();
@@ -325,7 +339,7 @@ export class HistoryCache implements BrokerHistory {
     let complete: EventIdParts | undefined;
     let completeId = '';
     for (;;) {
-      const snapshot = await this.history.readHistory(new Map([[channel, after]]), limits, { count: PAGE_EVENTS });
+      const snapshot = await this.read(new Map([[channel, after]]), limits, { count: PAGE_EVENTS });
       this.counters.fillReads++;
       if (this.runs.get(channel) !== run) return false;
       const kept: ChannelHistory = snapshot.channels.get(channel) ?? { events: [], oldestId: null, horizon: '0-0' };
@@ -413,13 +427,13 @@ export class HistoryCache implements BrokerHistory {
    */
   private async answer(wanted: [string, EventIdParts][], count: number): Promise<HistorySnapshot | undefined> {
     if (this.orderedIds) {
-      let need = this.handedOut;
-      for (const [channel] of wanted) {
-        const run = this.runs.get(channel);
-        if (run === undefined) return undefined;
-        if (need === undefined || compareIdParts(run.start, need) > 0) need = run.start;
+      const need = this.needed(wanted);
+      if (need === null || (need !== undefined && !(await this.reached(need)))) return undefined;
+      // Checked again with nothing awaited until the answer: a run may have been replaced meanwhile.
+      const now = this.needed(wanted);
+      if (now === null || (now !== undefined && compareIdParts(now, this.newest?.parts ?? [0, 0]) > 0)) {
+        return undefined;
       }
-      if (need !== undefined && !(await this.reached(need))) return undefined;
     }
     const channels = new Map<string, ChannelHistory>();
     let lastId = this.newest?.id;
@@ -437,6 +451,21 @@ export class HistoryCache implements BrokerHistory {
     }
     this.counters.hits++;
     return { channels, lastId: lastId ?? '0-0' };
+  }
+
+  /**
+   * Ordered ids: the id live delivery must have reached for the runs of
+   * `wanted` to be answered as of one instant (undefined: none); null when a
+   * channel has no run.
+   */
+  private needed(wanted: [string, EventIdParts][]): EventIdParts | undefined | null {
+    let need = this.handedOut;
+    for (const [channel] of wanted) {
+      const run = this.runs.get(channel);
+      if (run === undefined || !run.started) return null;
+      if (need === undefined || compareIdParts(run.start, need) > 0) need = run.start;
+    }
+    return need;
   }
 
   /** `count` events of the run after `id`. Its horizon is where the run begins: nothing after it is missing. */
@@ -457,27 +486,40 @@ export class HistoryCache implements BrokerHistory {
     };
   }
 
-  /** Resolves true once an event with an id at or past `id` was received live; false if that looks far off. */
+  /**
+   * Resolves true once an event with an id at or past `id` was received live;
+   * false when live events stopped coming (for liveWaitMs) or after
+   * MAX_LIVE_WAIT_MS.
+   */
   private reached(id: EventIdParts): Promise<boolean> {
     const received = this.newest?.parts;
     if (received !== undefined && compareIdParts(received, id) >= 0) return Promise.resolve(true);
-    // Ids carry the issuing clock's milliseconds: this far behind, live delivery will not catch up soon.
-    if (received === undefined || id[0] - received[0] > this.liveWaitMs || !this.port.flowing()) {
-      return Promise.resolve(false);
-    }
+    if (this.quietFor(this.liveWaitMs) || !this.port.flowing()) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
+      const started = performance.now();
+      let timer: NodeJS.Timeout;
       const waiter: LiveWaiter = { id, resolve };
-      const timer = setTimeout(() => {
+      const check = (): void => {
+        if (!this.quietFor(this.liveWaitMs) && performance.now() - started < MAX_LIVE_WAIT_MS) {
+          timer = setTimeout(check, this.liveWaitMs);
+          return;
+        }
         const at = this.waiters.indexOf(waiter);
         if (at !== -1) this.waiters.splice(at, 1);
         resolve(false);
-      }, this.liveWaitMs);
+      };
+      timer = setTimeout(check, this.liveWaitMs);
       waiter.resolve = (reached) => {
         clearTimeout(timer);
         resolve(reached);
       };
       this.waiters.push(waiter);
     });
+  }
+
+  /** False while live events keep arriving: the last one came less than `ms` ago. */
+  private quietFor(ms: number): boolean {
+    return this.newest === undefined || performance.now() - this.receivedAt >= ms;
   }
 
   private wake(): void {
@@ -498,7 +540,7 @@ export class HistoryCache implements BrokerHistory {
     page: HistoryPage,
   ): Promise<HistorySnapshot> {
     this.counters.misses++;
-    const snapshot = await this.history.readHistory(after, limits, page);
+    const snapshot = await this.read(after, limits, page);
     const lastId = parseEventId(snapshot.lastId);
     if (
       this.orderedIds &&
@@ -508,6 +550,16 @@ export class HistoryCache implements BrokerHistory {
       this.handedOut = lastId;
     }
     return snapshot;
+  }
+
+  /** One read of the broker's history, in a slot of the limiter when there is one. */
+  private read(
+    after: ReadonlyMap<string, string>,
+    limits: HistoryLimits,
+    page?: HistoryPage,
+  ): Promise<HistorySnapshot> {
+    const read = (): Promise<HistorySnapshot> => this.history.readHistory(after, limits, page);
+    return this.limiter === undefined ? read() : this.limiter.run(read);
   }
 
   private push(run: Run, event: SseEvent, id: EventIdParts): void {

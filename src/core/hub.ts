@@ -152,7 +152,7 @@ export class Hub {
           ? new HistoryCache(
               broker,
               { flowing: () => broker.isHealthy() && this.catchUp?.queueing !== true },
-              { orderedIds: positions === undefined },
+              { orderedIds: positions === undefined, limiter },
             )
           : undefined);
       this.replays = new Replays(
@@ -172,7 +172,8 @@ export class Hub {
           limits,
           logger: options.logger,
           stallTimeout: options.replayStallTimeout,
-          limiter,
+          // With the cache, only its broker reads take a slot (see HistoryCacheOptions.limiter).
+          limiter: cache === undefined ? limiter : undefined,
           positions,
         },
       );
