@@ -47,6 +47,8 @@ export async function runStorm({ out, loadgen, redis, smoke, conns, flags = [], 
       '1',
       '--history',
       String(history.size),
+      // Read at the end: how the fresh server's replays went (nothing per event).
+      '--metrics',
       // A smoke run cannot wait the default 3 s for every reconnect.
       ...(smoke ? ['--retry', '300'] : []),
       ...flags,
@@ -54,6 +56,7 @@ export async function runStorm({ out, loadgen, redis, smoke, conns, flags = [], 
     const first = await startServer(serverArgs, { redisUrl: redis.url });
     let fresh;
     let takeover;
+    let freshMetrics = {};
     const peak = { old: 0, fresh: 0, redis: 0 };
     const timing = { oldExitSeconds: NaN, freshListeningSeconds: NaN };
     const sample = () => {
@@ -120,6 +123,7 @@ export async function runStorm({ out, loadgen, redis, smoke, conns, flags = [], 
       clearInterval(sampler);
       sample();
       await takeover?.catch(() => undefined);
+      if (fresh) freshMetrics = await scrape(`http://127.0.0.1:${port}/metrics`);
       await first.stop();
       await fresh?.stop();
     }
@@ -137,6 +141,7 @@ export async function runStorm({ out, loadgen, redis, smoke, conns, flags = [], 
       redisReads: scriptCalls - figures.publishedAll - figures.publishedUsers,
       slowestRedisCommand: slow.command,
       redisOver100Ms: slow.over100,
+      freshMetrics,
       oldExit: (await first.exited).code,
       oldOutput: first.output().slice(-2000),
       ...timing,
@@ -181,6 +186,20 @@ function historyScript(dist, limits) {
     const [keyLast, keyStart, stream] = seen.keys;
     return { sha: seen.sha, text: seen.text, keyLast, keyStart, streamPrefix: stream.slice(0, -'CHANNEL'.length) };
   });
+}
+
+/** The replay and history-cache figures of a server's /metrics, by name (empty if it has none). */
+async function scrape(url) {
+  const figures = {};
+  try {
+    const text = await (await fetch(url)).text();
+    for (const match of text.matchAll(/^(sse_hub_(?:history_cache|replays|slow_clients|gaps)\w*) (\d+)/gm)) {
+      figures[match[1]] = Number(match[2]);
+    }
+  } catch {
+    // A server that is gone or has no /metrics reports nothing.
+  }
+  return figures;
 }
 
 /** EVALSHA + EVAL calls in an `INFO commandstats` reply. */
@@ -265,6 +284,10 @@ export function printStorm(name, conns, runs, printTable) {
     console.log(
       `${label}: old server exited ${r.oldExitSeconds.toFixed(2)} s after SIGTERM, the fresh one listened after ${r.freshListeningSeconds.toFixed(2)} s; published ${r.publishedAll} on all + ${r.publishedUsers} to users; retry given ${r.retryMinMs}–${r.retryMaxMs} ms; slowest Redis command ${r.slowestRedisCommand}; ${r.redisOver100Ms} over 100 ms; peak RSS old/fresh server ${mib(r.peakRssOld)}/${mib(r.peakRssFresh)} MiB`,
     );
+  }
+  for (const [label, r] of runs) {
+    if (Object.keys(r.freshMetrics).length > 0)
+      console.log(`${label}: fresh server at the end: ${JSON.stringify(r.freshMetrics)}`);
   }
   const last = runs[runs.length - 1][1];
   const targets = [
