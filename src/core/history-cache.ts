@@ -30,6 +30,17 @@ export const LIVE_WAIT_MS = 250;
 /** A read waits for live delivery this long at most, however busy (a hub seconds behind catches up meanwhile). */
 export const MAX_LIVE_WAIT_MS = 10_000;
 
+/**
+ * Answers from memory handed over per event-loop turn at most. A broker's
+ * answer comes on a later turn; one from memory would come at once, and a
+ * crowd of replays would then write page after page while live delivery, and
+ * the accepting of new connections, wait behind them: at 2,000 resuming
+ * clients, unbounded answers left the listen queue overflowing (clients back
+ * after 37 s instead of 6), and 16 a turn kept them back within 11 s while
+ * replays still ran several times faster than from Redis (bench/RESULTS.md).
+ */
+export const ANSWERS_PER_TURN = 16;
+
 /** Per-event memory beyond its strings: the object, its id, two array slots. */
 const EVENT_OVERHEAD = 96;
 
@@ -43,8 +54,9 @@ export interface HistoryCacheOptions {
   /**
    * True when ids grow across channels (one Redis: one id counter). Then a
    * read of several channels is answered as of one instant, as Redis answers
-   * it. False on a Redis Cluster, where ids grow per channel only: each
-   * channel's answer is then only complete up to its own last event.
+   * it. False when ids are ordered per channel only (BrokerChannelIds: a Redis
+   * Cluster): each channel's answer is then complete up to its own newest
+   * event, and the replay keeps a position per channel (core/positions.ts).
    */
   orderedIds: boolean;
   /** Defaults to CACHE_BYTES. */
@@ -137,6 +149,9 @@ export class HistoryCache implements BrokerHistory {
    */
   private handedOut: EventIdParts | undefined;
   private readonly waiters: LiveWaiter[] = [];
+  /** Answers from memory waiting for their turn (see ANSWERS_PER_TURN), first come first served. */
+  private readonly handOver: (() => void)[] = [];
+  private turnScheduled = false;
   private readonly sweeper: NodeJS.Timeout;
   private counters = { hits: 0, misses: 0, fillReads: 0 };
 
@@ -185,10 +200,7 @@ export class HistoryCache implements BrokerHistory {
     }
     const answer = await this.answer(wanted, Math.max(1, Math.floor(page.count)));
     if (answer === undefined) return this.passOn(after, limits, page);
-    // Handed over on a later turn, as a broker's answer is: else a crowd of
-    // replays served from memory writes page after page in one turn, and live
-    // delivery waits behind all of it.
-    await new Promise((resolve) => setImmediate(resolve));
+    await this.nextTurn();
     return answer;
   }
 
@@ -550,6 +562,24 @@ export class HistoryCache implements BrokerHistory {
       this.handedOut = lastId;
     }
     return snapshot;
+  }
+
+  /** Resolves on a later turn of the event loop, at most ANSWERS_PER_TURN at a time, in order. */
+  private nextTurn(): Promise<void> {
+    return new Promise((resolve) => {
+      this.handOver.push(resolve);
+      this.scheduleTurn();
+    });
+  }
+
+  private scheduleTurn(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(() => {
+      this.turnScheduled = false;
+      for (const resolve of this.handOver.splice(0, ANSWERS_PER_TURN)) resolve();
+      if (this.handOver.length !== 0) this.scheduleTurn();
+    });
   }
 
   /** One read of the broker's history, in a slot of the limiter when there is one. */
