@@ -151,6 +151,25 @@ test('a run keeps at most the history size and the byte bound; a read from past 
   expect(world.cache.stats.events).toBeGreaterThan(0);
 });
 
+test('a read from further back than the run can hold fills once; later ones go straight to the broker', async () => {
+  world = new World();
+  const small: HistoryLimits = { size: 10, ttl: 3600 };
+  for (let i = 0; i < 100; i++) world.publish('all');
+  world.deliver();
+  await world.subscribe('all');
+  // Starting from far back keeps only the newest 10, read to the live edge once.
+  await world.cache.readHistory(new Map([['all', '1000-5']]), small, PAGE);
+  expect(world.cache.stats.events).toBe(10);
+  const reads = world.fake.reads.length;
+  const first = await world.cache.readHistory(new Map([['all', '1000-5']]), small, PAGE);
+  expect(ids(first, 'all')).toEqual(range(6, 21));
+  const again = world.fake.reads.length - reads;
+  // The second identical read costs the broker one page, not another fill.
+  await world.cache.readHistory(new Map([['all', '1000-5']]), small, PAGE);
+  expect(world.fake.reads.length - reads - again).toBe(1);
+  expect(again).toBeLessThanOrEqual(3);
+});
+
 test('horizons: a hit never reports a gap; a trimmed history is answered by the broker, gap and all', async () => {
   world = new World();
   for (let i = 0; i < 20; i++) world.publish('all');

@@ -109,6 +109,11 @@ interface Run {
   /** The oldest id a waiting read needs, while a fill is due. */
   wanted: EventIdParts | undefined;
   wantedId: string | undefined;
+  /**
+   * Reads from here back cannot be served: the run could not hold what lies
+   * between (its bounds). They go to the broker at once instead of filling again.
+   */
+  unreachable: EventIdParts | undefined;
   /** The fill in flight: every read missing on this channel waits for this one. */
   filling: Promise<void> | undefined;
   readAt: number;
@@ -281,6 +286,7 @@ export class HistoryCache implements BrokerHistory {
       }
       run.readAt = Date.now();
       if (run.started && compareIdParts(id, run.from) >= 0) return true;
+      if (run.started && run.unreachable !== undefined && compareIdParts(id, run.unreachable) <= 0) return false;
       if (run.wanted === undefined || compareIdParts(id, run.wanted) < 0) {
         run.wanted = id;
         run.wantedId = formatId(id[0], id[1]);
@@ -308,6 +314,7 @@ export class HistoryCache implements BrokerHistory {
       bytes: 0,
       wanted: undefined,
       wantedId: undefined,
+      unreachable: undefined,
       filling: undefined,
       readAt: Date.now(),
     };
@@ -347,6 +354,7 @@ export class HistoryCache implements BrokerHistory {
     let baseId = targetId;
     let events: SseEvent[] = [];
     let ids: EventIdParts[] = [];
+    let bytes = 0;
     // The id up to which `events` is known complete.
     let complete: EventIdParts | undefined;
     let completeId = '';
@@ -360,6 +368,7 @@ export class HistoryCache implements BrokerHistory {
         // Trimmed after what was read so far: only what follows the horizon is contiguous.
         events = [];
         ids = [];
+        bytes = 0;
         base = horizon;
         baseId = kept.horizon;
       }
@@ -370,6 +379,25 @@ export class HistoryCache implements BrokerHistory {
         if (last !== undefined && compareIdParts(id, last) <= 0) continue;
         events.push(event);
         ids.push(id);
+        bytes += eventBytes(event);
+      }
+      if (!run.started) {
+        // Starting: keep only the newest the run may hold; it begins after what is dropped.
+        let drop = 0;
+        while (drop < ids.length && (ids.length - drop > limits.size || bytes > this.maxChannelBytes)) {
+          bytes -= eventBytes(events[drop] as SseEvent);
+          base = ids[drop] as EventIdParts;
+          baseId = events[drop]?.id as string;
+          drop++;
+        }
+        if (drop > 0) {
+          events = events.slice(drop);
+          ids = ids.slice(drop);
+        }
+      } else if (ids.length + run.events.length - run.head > limits.size || bytes + run.bytes > this.maxChannelBytes) {
+        // The run could not hold it all: reads from here back go to the broker.
+        if (run.unreachable === undefined || compareIdParts(target, run.unreachable) > 0) run.unreachable = target;
+        return false;
       }
       const last = ids[ids.length - 1];
       if (run.started && last !== undefined && compareIdParts(last, run.from) >= 0) {
@@ -386,7 +414,7 @@ export class HistoryCache implements BrokerHistory {
         break;
       }
       const next = kept.events[kept.events.length - 1]?.id;
-      if (next === undefined || events.length > limits.size) return false;
+      if (next === undefined) return false;
       after = next;
     }
     if (!run.started) {
