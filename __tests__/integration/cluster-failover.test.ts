@@ -83,7 +83,9 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis Cluster failover (100 st
           },
         );
       },
-      1500,
+      // A WAIT begun just before the replica came back can still run out (up to
+      // sendTimeout), and then the broker refuses at once for 1 s more.
+      SEND_TIMEOUT + 1500,
     );
     await expectAcknowledgedReplayable('cluster history with WAIT 1', result);
   });

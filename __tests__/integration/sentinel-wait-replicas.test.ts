@@ -5,7 +5,7 @@
 // every write is refused (and counted), until the old master rejoins.
 import type { RedisBroker } from '../../src/brokers/redis';
 import type { HubOptions } from '../../src/core/options';
-import { expectAcknowledgedReplayable, FailoverRun } from '../helpers/failover';
+import { expectAcknowledgedReplayable, FailoverRun, SEND_TIMEOUT } from '../helpers/failover';
 import { SentinelSetup } from '../helpers/redis-sentinel';
 import { describeWithTools } from '../helpers/require-tool';
 import { waitFor } from '../helpers/wait-for';
@@ -49,9 +49,10 @@ describeWithTools(
             timeout: 30_000,
             what: 'the old master to rejoin as a replica',
           });
-          // After a short WAIT the broker refuses at once for a second before trying again.
         },
-        1500,
+        // A WAIT begun just before the replica came back can still run out (up to
+        // sendTimeout), and then the broker refuses at once for 1 s more.
+        SEND_TIMEOUT + 1500,
       );
       const refusedForReplicas = await expectAcknowledgedReplayable('history with WAIT 1', result);
       // …and counted (sse_hub_replica_waits_failed_total in /metrics); the count can be
