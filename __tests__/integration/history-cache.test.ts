@@ -138,4 +138,54 @@ describeWithTools(['redis-server'], 'history cache', () => {
     expect(after.historyCacheHits - before.historyCacheHits).toBeGreaterThanOrEqual(users.length);
     expect(cacheReads).toBeLessThan(users.length * 2);
   }, 90_000);
+
+  test.each([
+    [64 * 1024, 'held within 64 KiB'],
+    [0, 'off'],
+  ])(
+    'historyCacheBytes %d (%s): 20 clients resuming over 300 KB of history get each event once',
+    async (bytes) => {
+      const small = createServer({
+        hubOptions: { broker: 'redis', redisUrl: redis.url, history: HISTORY, historyCacheBytes: bytes },
+      });
+      try {
+        const base = `http://127.0.0.1:${(await small.listen(0)).port}`;
+        const { hub } = small;
+        await (hub.broker as RedisBroker).ready();
+        const anchor = await SseReader.open(`${base}/?channels=big`);
+        readers.push(anchor);
+        await waitFor(() => hub.stats().channels === 1, { what: 'the subscription' });
+        const sent: string[] = [];
+        const kilobyte = 'x'.repeat(1000);
+        for (let i = 0; i < BURST; i++)
+          sent.push((await hub.sendEvent('message', `${i} ${kilobyte}`, 'big')).id as string);
+        await anchor.waitForEvents(BURST, 20_000);
+        let peak = 0;
+        const watch = setInterval(() => (peak = Math.max(peak, hub.stats().historyCacheBytes)), 5);
+        const clients = await Promise.all(
+          Array.from({ length: 20 }, () =>
+            SseReader.open(`${base}/?channels=big`, { 'Last-Event-ID': sent[0] as string }),
+          ),
+        );
+        readers.push(...clients);
+        for (const client of clients) await client.waitForEvents(BURST - 1, 30_000);
+        clearInterval(watch);
+        peak = Math.max(peak, hub.stats().historyCacheBytes);
+        for (const client of clients) expect(client.events.map((e) => e.id)).toEqual(sent.slice(1));
+        const stats = hub.stats();
+        if (bytes === 0) {
+          // No cache: every page came from Redis, as without one.
+          expect(stats.historyCacheHits + stats.historyCacheFillReads + peak).toBe(0);
+        } else {
+          expect(peak).toBeGreaterThan(0);
+          expect(peak).toBeLessThanOrEqual(bytes);
+          // 300 KB do not fit: the cache served what it held and Redis the rest.
+          expect(stats.historyCacheFillReads + stats.historyCacheMisses).toBeGreaterThan(0);
+        }
+      } finally {
+        await small.close();
+      }
+    },
+    90_000,
+  );
 });

@@ -28,6 +28,7 @@ describe('resolveHubOptions', () => {
       maxConnectionsPerIp: 0,
       maxReplays: 256,
       replayStallTimeout: 30_000,
+      historyCacheBytes: 64 * 1024 * 1024,
       drainTime: 0,
       logger: silentLogger,
     });
@@ -109,6 +110,8 @@ describe('resolveHubOptions', () => {
     [{ replayStallTimeout: -5 }, 'replayStallTimeout must be a positive whole number of ms, got -5'],
     [{ drainTime: -1 }, 'drainTime must be a whole number >= 0 of ms (0: all at once), got -1'],
     [{ drainTime: 2.5 }, 'drainTime must be a whole number >= 0 of ms (0: all at once), got 2.5'],
+    [{ historyCacheBytes: -1 }, 'historyCacheBytes must be a whole number >= 0 of bytes (0: no cache), got -1'],
+    [{ historyCacheBytes: '64MB' }, 'historyCacheBytes must be a whole number >= 0 of bytes (0: no cache), got "64MB"'],
     [{ broker: 'kafka' }, `broker must be 'memory', 'redis' or a Broker instance, got "kafka"`],
     [{ broker: 'redis' }, "broker 'redis' needs redisUrl"],
     [{ redisUrl: 'http://x' }, 'redisUrl must start with redis:// or rediss://'],

@@ -406,6 +406,14 @@ export const RUNSERVER_FLAGS: FlagSpec[] = [
     parse: positiveInt,
   },
   {
+    flags: '--history-cache-bytes <n>',
+    env: 'SSE_HISTORY_CACHE_BYTES',
+    description:
+      'bytes of recent history kept in memory for resumes, so a crowd of them reads Redis once per channel (at most 16 MiB a channel; 0: off)',
+    defaultValue: 64 * 1024 * 1024,
+    parse: nonNegativeInt,
+  },
+  {
     flags: '--replay-stall-timeout <ms>',
     env: 'SSE_REPLAY_STALL_TIMEOUT',
     description: 'ms a replay waits on a client that takes no bytes before closing it like a slow client',

@@ -70,6 +70,7 @@ interface RunserverFlags extends RedisTargetFlags {
   history?: number;
   maxReplays: number;
   replayStallTimeout: number;
+  historyCacheBytes: number;
   drainTime: number;
   workers?: number;
   metrics: boolean;
@@ -157,6 +158,7 @@ export async function main(argv: string[]): Promise<void> {
         presenceTtl: flags.presenceTtl,
         maxReplays: flags.maxReplays,
         replayStallTimeout: flags.replayStallTimeout,
+        historyCacheBytes: flags.historyCacheBytes,
         drainTime: flags.drainTime,
       },
     });

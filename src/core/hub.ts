@@ -24,7 +24,7 @@ import { toEvent, type SseEvent } from './event.js';
 import { assertChannelName } from './channel.js';
 import { encodeFrame } from './frame.js';
 import { Heartbeat } from './heartbeat.js';
-import { HistoryCache } from './history-cache.js';
+import { CHANNEL_CACHE_BYTES, HistoryCache } from './history-cache.js';
 import { READS_IN_FLIGHT, ReadLimiter } from './history-read.js';
 import { MemoryHistory, parseEventId, type EventIdParts } from './history.js';
 import type { ResolvedHubOptions } from './options.js';
@@ -148,11 +148,16 @@ export class Hub {
       const positions = (this.positions = hasChannelIds(broker) ? new ChannelPositions(broker) : undefined);
       // Resumes on one channel share one read of its recent history (docs/performance.md#the-history-cache).
       const cache = (this.historyCache =
-        hasHistory(broker) && hasHealth(broker)
+        hasHistory(broker) && hasHealth(broker) && options.historyCacheBytes > 0
           ? new HistoryCache(
               broker,
               { flowing: () => broker.isHealthy() && this.catchUp?.queueing !== true },
-              { orderedIds: positions === undefined, limiter },
+              {
+                orderedIds: positions === undefined,
+                limiter,
+                maxBytes: options.historyCacheBytes,
+                maxChannelBytes: Math.min(CHANNEL_CACHE_BYTES, options.historyCacheBytes),
+              },
             )
           : undefined);
       this.replays = new Replays(

@@ -116,8 +116,8 @@ export interface HubOptions {
   maxConnectionsPerIp?: number;
   /**
    * Replays (resumes with a Last-Event-ID) running at once in this hub; one
-   * more is answered 200 + a jittered `retry:` + end, and counted. Defaults
-   * to 256 (see docs/guarantees.md).
+   * more waits on its open stream for a slot, first come first served, and
+   * is counted. Defaults to 256 (see docs/guarantees.md).
    */
   maxReplays?: number;
   /**
@@ -126,6 +126,14 @@ export interface HubOptions {
    * (see docs/guarantees.md).
    */
   replayStallTimeout?: number;
+  /**
+   * Bytes the history cache of this hub holds at most, over every channel
+   * (docs/performance.md#the-history-cache): recent history that resumes on
+   * a shared (Redis) history read from memory instead of each reading Redis.
+   * One channel holds at most 16 MiB of it. 0 turns the cache off. Defaults
+   * to 64 MiB.
+   */
+  historyCacheBytes?: number;
   /**
    * Milliseconds over which close() ends the open streams, in even batches,
    * so their reconnects do not all land at once; 0 ends them all at once.
@@ -158,6 +166,7 @@ export interface ResolvedHubOptions {
   maxConnectionsPerIp: number;
   maxReplays: number;
   replayStallTimeout: number;
+  historyCacheBytes: number;
   drainTime: number;
   logger: Logger;
 }
@@ -178,6 +187,7 @@ const DEFAULTS = {
   maxConnectionsPerIp: 0,
   maxReplays: 256,
   replayStallTimeout: 30_000,
+  historyCacheBytes: 64 * 1024 * 1024,
   drainTime: 0,
 } as const;
 
@@ -266,6 +276,7 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
   nonNegativeInteger('maxConnectionsPerIp', merged.maxConnectionsPerIp, 'connections (0: no cap)');
   positiveInteger('maxReplays', merged.maxReplays, 'replays');
   positiveInteger('replayStallTimeout', merged.replayStallTimeout, 'ms');
+  nonNegativeInteger('historyCacheBytes', merged.historyCacheBytes, 'bytes (0: no cache)');
   nonNegativeInteger('drainTime', merged.drainTime, 'ms (0: all at once)');
 
   return {
@@ -290,6 +301,7 @@ export function resolveHubOptions(options: HubOptions = {}, env: NodeJS.ProcessE
     maxConnectionsPerIp: merged.maxConnectionsPerIp,
     maxReplays: merged.maxReplays,
     replayStallTimeout: merged.replayStallTimeout,
+    historyCacheBytes: merged.historyCacheBytes,
     drainTime: merged.drainTime,
     logger: options.logger ?? silentLogger,
   };
