@@ -170,6 +170,27 @@ test('a read from further back than the run can hold fills once; later ones go s
   expect(again).toBeLessThanOrEqual(3);
 });
 
+test('a fill that cannot catch up with a channel published to faster than it reads gives up; the read goes to the broker', async () => {
+  world = new World();
+  const small: HistoryLimits = { size: 50, ttl: 3600 };
+  for (let i = 0; i < 20; i++) world.publish('all');
+  world.deliver();
+  await world.subscribe('all');
+  // Every read the fill makes finds a page and more published behind it: the live edge runs away.
+  world.fake.afterRead = () => {
+    for (let i = 0; i < 20; i++) world.publish('all');
+  };
+  const answer = await world.cache.readHistory(new Map([['all', '1000-0']]), small, PAGE);
+  world.fake.afterRead = undefined;
+  // Answered all the same, from the broker, as without a cache.
+  expect(ids(answer, 'all')).toEqual(range(1, 16));
+  expect(world.cache.stats.misses).toBe(1);
+  // Each of the two attempts stopped after a history's worth of new events
+  // (50 + a page): 6 reads, then 13 from further behind (without the bound
+  // this read never returns).
+  expect(world.cache.stats.fillReads).toBeLessThanOrEqual(20);
+});
+
 test('horizons: a hit never reports a gap; a trimmed history is answered by the broker, gap and all', async () => {
   world = new World();
   for (let i = 0; i < 20; i++) world.publish('all');

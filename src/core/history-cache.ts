@@ -358,9 +358,16 @@ export class HistoryCache implements BrokerHistory {
     // The id up to which `events` is known complete.
     let complete: EventIdParts | undefined;
     let completeId = '';
+    // A channel published to faster than pages can be read would keep a fill
+    // chasing its live edge for ever. Events newer than the broker's last id
+    // at the first page are that chase: past a history's worth of them, the
+    // fill gives up (reads go to the broker, as without a cache).
+    let edge: EventIdParts | undefined;
+    let chased = 0;
     for (;;) {
       const snapshot = await this.read(new Map([[channel, after]]), limits, { count: PAGE_EVENTS });
       this.counters.fillReads++;
+      edge ??= parseEventId(snapshot.lastId);
       if (this.runs.get(channel) !== run) return false;
       const kept: ChannelHistory = snapshot.channels.get(channel) ?? { events: [], oldestId: null, horizon: '0-0' };
       const horizon = parseEventId(kept.horizon);
@@ -414,7 +421,11 @@ export class HistoryCache implements BrokerHistory {
         break;
       }
       const next = kept.events[kept.events.length - 1]?.id;
-      if (next === undefined) return false;
+      for (const event of kept.events) {
+        const id = parseEventId(event.id);
+        if (edge === undefined || (id !== undefined && compareIdParts(id, edge) > 0)) chased++;
+      }
+      if (next === undefined || chased > limits.size + PAGE_EVENTS) return false;
       after = next;
     }
     if (!run.started) {
