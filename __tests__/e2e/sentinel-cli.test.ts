@@ -30,8 +30,11 @@ describeWithTools(['redis-server', 'redis-sentinel'], 'Sentinel from the command
     await setup.stop();
   });
 
-  /** Writes a connect-redis style session for `user` to the node on `port`; returns its signed cookie. */
-  async function login(port: number, sid: string, user: string): Promise<string> {
+  /**
+   * Writes a connect-redis style session for `user` to the node on `port`;
+   * returns its signed cookie. `replicated`: waits until the replica has it.
+   */
+  async function login(port: number, sid: string, user: string, replicated = false): Promise<string> {
     const client = createClient({ url: `redis://:${NODE_PASSWORD}@127.0.0.1:${port}` });
     client.on('error', () => undefined);
     await client.connect();
@@ -40,6 +43,10 @@ describeWithTools(['redis-server', 'redis-sentinel'], 'Sentinel from the command
       user: { username: user },
     };
     await client.set(`sess:${sid}`, JSON.stringify(session));
+    // Replication is asynchronous: a session the master has not passed on
+    // yet is lost with it, and its stream is then rightly ended as logged out.
+    // The failover below starts from a session both nodes have.
+    if (replicated) expect(await client.sendCommand(['WAIT', '1', '5000'])).toBe(1);
     await client.close();
     return `connect.sid=${encodeURIComponent(`s:${sign(sid, SECRET)}`)}`;
   }
@@ -87,7 +94,7 @@ describeWithTools(['redis-server', 'redis-sentinel'], 'Sentinel from the command
     );
     const url = server.url;
     await waitFor(async () => (await fetch(`${url}/healthz`)).status === 200, { timeout: 10_000, what: '200' });
-    const alice = await SseReader.open(`${url}/`, { cookie: await login(firstMaster, 'sid-alice', 'alice') });
+    const alice = await SseReader.open(`${url}/`, { cookie: await login(firstMaster, 'sid-alice', 'alice', true) });
     readers.push(alice);
     expect(alice.status).toBe(200);
     await waitFor(
