@@ -11,10 +11,10 @@
 import { spawn, execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const { RedisBroker } = require('../dist/cjs/index.js');
@@ -22,16 +22,6 @@ const args = process.argv.slice(2);
 const EVENTS = Number(args[args.indexOf('--events') + 1] || 2000) || 2000;
 const run = promisify(execFile);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'sse-bench-wait-'));
 const [masterPort, replicaPort] = [await freePort(), await freePort()];
