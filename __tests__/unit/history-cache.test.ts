@@ -4,7 +4,7 @@
 // while events keep being published and delivered late — nothing lost or twice.
 import type { HistoryLimits, HistorySnapshot } from '../../src/core/broker';
 import type { SseEvent } from '../../src/core/event';
-import { HistoryCache, type HistoryCacheOptions } from '../../src/core/history-cache';
+import { HistoryCache, MEMORY_PAGE_BYTES, type HistoryCacheOptions } from '../../src/core/history-cache';
 import { compareIds, parseEventId } from '../../src/core/history';
 import { isNewer, PagedHistoryRead } from '../../src/core/history-read';
 import { FakeHistory } from '../helpers/fake-history';
@@ -68,8 +68,9 @@ test('a miss fills the run once; the next reads of the channel are answered from
   world.deliver();
   await world.subscribe('all');
   const first = await world.read({ all: '1000-9' });
-  expect(ids(first, 'all')).toEqual(range(10, 25));
-  expect(first.channels.get('all')?.more).toBe(true);
+  // Held in memory anyway: the page is not cut at the 16 asked for.
+  expect(ids(first, 'all')).toEqual(range(10, 39));
+  expect(first.channels.get('all')?.more).toBe(false);
   const fills = world.fake.reads.length;
   expect(fills).toBe(2); // 16 + 14 events: up to the live edge
   // Further pages, and other clients at other places in the run: no broker read.
@@ -94,12 +95,29 @@ test('a read from before the run extends it backwards with one fill, up to where
   await world.read({ all: '1000-29' });
   const before = world.fake.reads.length;
   const older = await world.read({ all: '1000-4' });
-  expect(ids(older, 'all')).toEqual(range(5, 20));
+  expect(ids(older, 'all')).toEqual(range(5, 39));
   // 5..29 is two pages of 16; the second reaches where the run began.
   expect(world.fake.reads.length - before).toBe(2);
   expect(world.fake.reads.slice(before).map((r) => r.get('all'))).toEqual(['1000-4', '1000-20']);
   expect(ids(await world.read({ all: '1000-20' }, { count: 100 }), 'all')).toEqual(range(21, 39));
   expect(world.fake.reads.length - before).toBe(2);
+});
+
+test('a page from memory holds the count asked for at least, and stops at MEMORY_PAGE_BYTES', async () => {
+  world = new World();
+  await world.subscribe('all');
+  world.cache.received('all', { event: 'message', data: 'x', id: '1000-0' }, [1000, 0]);
+  await world.read({ all: '1000-0' }); // starts the run at the live edge
+  const big = 'x'.repeat(10_000);
+  for (let i = 1; i <= 30; i++)
+    world.cache.received('all', { event: 'message', data: big, id: `1000-${i}` }, [1000, i]);
+  // Each event counts its strings and its frame, about 20 KB: the page ends with the one that reaches the bound.
+  const perEvent = 2 * (big.length + 'message'.length + '1000-1'.length) + 96;
+  const page = await world.read({ all: '1000-0' }, { count: 2 });
+  expect(ids(page, 'all')).toEqual(range(1, Math.ceil(MEMORY_PAGE_BYTES / perEvent)));
+  expect(page.channels.get('all')?.more).toBe(true);
+  const many = await world.read({ all: '1000-0' }, { count: 10 });
+  expect(ids(many, 'all')).toEqual(range(1, 10));
 });
 
 test('concurrent misses on one channel share one fill', async () => {

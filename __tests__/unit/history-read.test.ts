@@ -133,3 +133,41 @@ test('a paged read over two channels never passes an event published on the fini
   expect(ids.slice(-2)).toEqual(late);
   expect(ids).toHaveLength(PAGE_EVENTS * 2 + 2);
 });
+
+test('ready(): the next event while the pages held decide it, undefined when a read is due, null at the end', async () => {
+  const history = new MemoryHistory({ publish: () => Promise.resolve() } as unknown as Broker);
+  const limits = { size: 1000, ttl: 3600 };
+  const event = { event: 'm', data: 'x' };
+  const start = await history.publishWithHistory('all', event, limits);
+  for (let i = 0; i < PAGE_EVENTS + 4; i++) await history.publishWithHistory('all', event, limits);
+  let reads = 0;
+  const read = new PagedHistoryRead(() => new Map([['all', start]]), {
+    history: {
+      publishWithHistory: (...args) => history.publishWithHistory(...args),
+      readHistory: (...args) => {
+        reads++;
+        return history.readHistory(...args);
+      },
+    },
+    limits,
+    keepTrying: () => true,
+    onError: () => undefined,
+  });
+  await read.start();
+  // The whole first page is at hand, without a read.
+  const taken: string[] = [];
+  for (let item = read.ready(); item; item = read.ready()) taken.push(item.event.id as string);
+  expect(taken).toHaveLength(PAGE_EVENTS);
+  expect(reads).toBe(1);
+  expect(read.ready()).toBeUndefined(); // the page is used up and the history has more: next() reads
+  const next = await read.next();
+  expect(reads).toBe(2);
+  taken.push(next?.event.id as string);
+  for (let item = read.ready(); item; item = read.ready()) taken.push(item.event.id as string);
+  expect(taken).toHaveLength(PAGE_EVENTS + 4);
+  expect(new Set(taken).size).toBe(taken.length);
+  // "That is all" as of the last read: the end, with no further read.
+  expect(read.ready()).toBeNull();
+  expect(await read.next()).toBeNull();
+  expect(reads).toBe(2);
+});

@@ -85,17 +85,19 @@ function writeDirect(socket: Socket, frame: Buffer): boolean {
 }
 
 /**
- * Writes a frame no other connection shares (a replay) as the chunk's head,
- * the frame and its CRLF, under the same cork: copying it into one chunk, as
- * chunkOf does for a frame shared by many, would only be garbage here.
+ * Writes frames no other connection writes at this point (a replay) as one
+ * chunk: its head, the frames, its CRLF, under the same cork, so one syscall
+ * sends them all. The frames are not copied: a replayed event's frame is
+ * shared with every other replay of it (sharedFrame), and so are the bytes a
+ * crowd of resuming clients has not taken yet.
  */
-function writeDirectOwn(socket: Socket, frame: Buffer): boolean {
+function writeDirectOwn(socket: Socket, frames: readonly Buffer[], bytes: number): boolean {
   if (socket.writableCorked === 0) {
     socket.cork();
     if (corked.push(socket) === 1) process.nextTick(uncorkAll);
   }
-  socket.write(`${frame.length.toString(16)}\r\n`, 'latin1');
-  socket.write(frame);
+  socket.write(`${bytes.toString(16)}\r\n`, 'latin1');
+  for (const frame of frames) socket.write(frame);
   return socket.write(CRLF);
 }
 
@@ -203,13 +205,22 @@ export class Connection {
 
   /** write() for a frame only this connection gets (a replay): never copied into a shared chunk. */
   writeOwn(frame: Buffer): boolean {
-    if (this.socket === null || frame.length === 0) return this.write(frame);
+    return this.writeOwnFrames([frame], frame.length);
+  }
+
+  /**
+   * write() for frames only this connection gets now (a replay), as one
+   * chunk; never copied into one (see writeDirectOwn).
+   */
+  writeOwnFrames(frames: readonly Buffer[], bytes: number): boolean {
+    if (this.socket === null || bytes === 0)
+      return this.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes));
     if (this.closeReason !== undefined) return false;
     if (this.res.writableLength > this.maxBufferedBytes) {
       this.end('slow');
       return false;
     }
-    if (!writeDirectOwn(this.socket, frame)) this.awaitDrain(this.socket);
+    if (!writeDirectOwn(this.socket, frames, bytes)) this.awaitDrain(this.socket);
     this.lastWriteTick = this.ticks.tick;
     return true;
   }
@@ -230,6 +241,11 @@ export class Connection {
   /** Bytes written but not yet taken by the client (the socket's queue included). */
   get unsentBytes(): number {
     return this.res.writableLength;
+  }
+
+  /** Bytes a paced writer may still write before the connection is congested (at least 0). */
+  get room(): number {
+    return Math.max(0, this.maxBufferedBytes / 2 - this.res.writableLength);
   }
 
   /**

@@ -17,6 +17,22 @@ export function encodeFrame(event: SseEvent): Buffer {
   return Buffer.from(text, 'utf8');
 }
 
+/**
+ * Frames of events still in memory somewhere, by event. The hub encodes a
+ * live event through here only when history is on: the history cache then
+ * holds the same SseEvent, and every replay of it writes this frame instead
+ * of encoding its own copy (thousands of resumes replay the same events).
+ * Weak: a frame lives exactly as long as its event.
+ */
+const sharedFrames = new WeakMap<SseEvent, Buffer>();
+
+/** encodeFrame(event), built once per event object and shared by whoever asks again. */
+export function sharedFrame(event: SseEvent): Buffer {
+  let frame = sharedFrames.get(event);
+  if (frame === undefined) sharedFrames.set(event, (frame = encodeFrame(event)));
+  return frame;
+}
+
 /** A comment frame: ignored by EventSource, but keeps proxies and timeouts from closing the stream. */
 export function encodeComment(text: string): Buffer {
   return Buffer.from(`: ${text.replace(/\r\n|\r|\n/g, ' ')}\n\n`, 'utf8');

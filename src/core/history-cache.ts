@@ -44,6 +44,15 @@ export const ANSWERS_PER_TURN = 16;
 /** Per-event memory beyond its strings: the object, its id, two array slots. */
 const EVENT_OVERHEAD = 96;
 
+/**
+ * A page answered from memory holds events up to this many bytes, however
+ * few the read asked for: its events are held here anyway, so a longer page
+ * costs nothing, and a replay writes what it gets in one chunk. A page of 16
+ * events (sized for a Redis call) made a crowd of replays cost a syscall, and
+ * an event-loop turn, per 16 events.
+ */
+export const MEMORY_PAGE_BYTES = 64 * 1024;
+
 /** What the cache needs from the hub. */
 export interface HistoryCachePort {
   /** True while live events reach the hub in order, without loss: the broker is up and nothing is being caught up on. */
@@ -125,8 +134,9 @@ interface LiveWaiter {
   resolve: (reached: boolean) => void;
 }
 
+/** The event's strings, plus its frame (shared by every replay of it, see sharedFrame), plus the object. */
 const eventBytes = (event: SseEvent): number =>
-  event.data.length + event.event.length + (event.id?.length ?? 0) + EVENT_OVERHEAD;
+  2 * (event.data.length + event.event.length + (event.id?.length ?? 0)) + EVENT_OVERHEAD;
 
 export class HistoryCache implements BrokerHistory {
   private readonly history: BrokerHistory;
@@ -519,7 +529,11 @@ export class HistoryCache implements BrokerHistory {
     return need;
   }
 
-  /** `count` events of the run after `id`. Its horizon is where the run begins: nothing after it is missing. */
+  /**
+   * The events of the run after `id`: `count` at least, and more up to
+   * MEMORY_PAGE_BYTES. Its horizon is where the run begins: nothing after it
+   * is missing.
+   */
   private page(run: Run, id: EventIdParts, count: number): ChannelHistory {
     let low = run.head;
     let high = run.ids.length;
@@ -528,7 +542,10 @@ export class HistoryCache implements BrokerHistory {
       if (compareIdParts(run.ids[mid] as EventIdParts, id) <= 0) low = mid + 1;
       else high = mid;
     }
-    const end = Math.min(run.ids.length, low + count);
+    let end = low;
+    for (let bytes = 0; end < run.ids.length && (end - low < count || bytes < MEMORY_PAGE_BYTES); end++) {
+      bytes += eventBytes(run.events[end] as SseEvent);
+    }
     return {
       events: run.events.slice(low, end),
       oldestId: run.head < run.events.length ? ((run.events[run.head] as SseEvent).id as string) : null,

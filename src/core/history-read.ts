@@ -200,6 +200,8 @@ export class PagedHistoryRead {
   /** The next event in id order across the channels; null at the end; undefined when a read gave up. */
   async next(): Promise<HistoryItem | null | undefined> {
     for (;;) {
+      const item = this.ready();
+      if (item !== undefined) return item;
       // A channel whose read said "that is all" was complete only at the
       // instant of that read. Once another channel was read later, that one
       // may hold events newer than some published on the first since; so a
@@ -208,27 +210,35 @@ export class PagedHistoryRead {
       // them, and the replay would drop their live copies as old: lost). It
       // returns only what was published on it since, usually nothing.
       const used = this.cursors.filter((c) => c.next === c.events.length);
-      if (used.some((c) => c.more || c.epoch < this.epoch)) {
-        const dry = used.filter((c) => c.more).length;
-        if (!(await this.refill(used, Math.max(1, dry)))) return undefined;
+      const dry = used.filter((c) => c.more).length;
+      if (!(await this.refill(used, Math.max(1, dry)))) return undefined;
+    }
+  }
+
+  /**
+   * The next event when the pages held already decide it: a replay takes
+   * what is at hand in one go, and writes it as one chunk. Undefined when
+   * next() must read first; null at the end.
+   */
+  ready(): HistoryItem | null | undefined {
+    let best: Cursor | undefined;
+    for (const cursor of this.cursors) {
+      if (cursor.next === cursor.events.length) {
+        if (cursor.more || cursor.epoch < this.epoch) return undefined;
         continue;
       }
-      let best: Cursor | undefined;
-      for (const cursor of this.cursors) {
-        if (cursor.next === cursor.events.length) continue;
-        if (
-          best === undefined ||
-          compareIdParts(cursor.ids[cursor.next] as EventIdParts, best.ids[best.next] as EventIdParts) < 0
-        )
-          best = cursor;
-      }
-      if (best === undefined) return null;
-      const event = best.events[best.next] as SseEvent;
-      const id = best.ids[best.next] as EventIdParts;
-      best.events[best.next++] = undefined;
-      best.after = event.id as string;
-      return { channel: best.channel, event, id };
+      if (
+        best === undefined ||
+        compareIdParts(cursor.ids[cursor.next] as EventIdParts, best.ids[best.next] as EventIdParts) < 0
+      )
+        best = cursor;
     }
+    if (best === undefined) return null;
+    const event = best.events[best.next] as SseEvent;
+    const id = best.ids[best.next] as EventIdParts;
+    best.events[best.next++] = undefined;
+    best.after = event.id as string;
+    return { channel: best.channel, event, id };
   }
 
   /** Reads `dry` again at one instant; the page not held elsewhere is shared by `share` of them (those with more). */

@@ -22,7 +22,7 @@ import { Connection } from './connection.js';
 import { BrokerUnavailableError, SseHubError } from './errors.js';
 import { toEvent, type SseEvent } from './event.js';
 import { assertChannelName } from './channel.js';
-import { encodeFrame } from './frame.js';
+import { encodeFrame, sharedFrame } from './frame.js';
 import { Heartbeat } from './heartbeat.js';
 import { CHANNEL_CACHE_BYTES, HistoryCache } from './history-cache.js';
 import { READS_IN_FLIGHT, ReadLimiter } from './history-read.js';
@@ -470,7 +470,8 @@ export class Hub {
       this.deliverPositioned(set, channel, event, id, positions);
       return;
     }
-    const frame = encodeFrame(event);
+    // With history, the event may be replayed later from the cache: its frame is kept with it.
+    const frame = replays === undefined ? encodeFrame(event) : sharedFrame(event);
     if (replays !== undefined && replays.floors.size !== 0 && id !== undefined) {
       this.deliverPastFloors(set, frame, id, replays);
       return;

@@ -7,7 +7,7 @@
 import type { BrokerHistory, HistoryLimits } from './broker.js';
 import type { Connection } from './connection.js';
 import type { SseEvent } from './event.js';
-import { encodeFrame } from './frame.js';
+import { encodeFrame, sharedFrame } from './frame.js';
 import { EventFrames, resumePoints, type ChannelPositions } from './positions.js';
 import {
   compareIdParts,
@@ -39,6 +39,46 @@ export interface ReplayPort {
 
 /** Replay gives up on a resuming connection (it reconnects) once this many live events wait behind it. */
 export const MAX_QUEUED_EVENTS = 10_000;
+
+/**
+ * A replay writes the events it has at hand as one chunk of up to this many
+ * bytes (and never more than the connection has room for): one socket write
+ * per batch, not three per event. Thousands of resumes after a deploy are
+ * bound by syscalls and loopback packets, not by bytes.
+ */
+export const REPLAY_BATCH_BYTES = 64 * 1024;
+
+/** Frames gathered for one write. */
+class Batch {
+  frames: Buffer[] = [];
+  bytes = 0;
+  budget = 0;
+
+  /** Starts a batch that may hold up to `room` bytes (at least one frame). */
+  reset(room: number): void {
+    this.frames.length = 0;
+    this.bytes = 0;
+    this.budget = Math.min(REPLAY_BATCH_BYTES, room);
+  }
+
+  add(frame: Buffer): void {
+    this.frames.push(frame);
+    this.bytes += frame.length;
+  }
+
+  get full(): boolean {
+    return this.bytes >= this.budget;
+  }
+
+  /** Writes what it holds as one chunk; false when the connection closed. */
+  flush(connection: Connection): boolean {
+    if (this.frames.length === 0) return connection.open;
+    const written = connection.writeOwnFrames(this.frames, this.bytes);
+    this.frames.length = 0;
+    this.bytes = 0;
+    return written;
+  }
+}
 
 /** A connection being resumed: its live events wait here until its replay is written. */
 interface Resume {
@@ -186,34 +226,51 @@ export class Replays {
       // The replay may be far larger than maxBufferedBytes: write it at the
       // client's pace, reading the next page only when this one is written
       // (live events keep queueing meanwhile).
+      const batch = new Batch();
       for (;;) {
         if (!(await this.paced(resume))) return;
-        const item = await read.next();
+        let item = await read.next();
         if (item === null) break;
         if (item === undefined) {
           connection.end('server'); // the broker stayed away, or too much waited behind it
           return;
         }
-        if (positions === undefined) connection.writeOwn(encodeFrame(item.event));
-        else positions.write(connection, item.channel, item.id, new EventFrames(item.event), true);
-        newest = item.id;
-        this.eventsReplayed++;
+        if (positions !== undefined) {
+          positions.write(connection, item.channel, item.id, new EventFrames(item.event), true);
+          this.eventsReplayed++;
+          continue;
+        }
+        // Whatever the pages at hand hold goes out in one write.
+        batch.reset(connection.room);
+        for (; item !== undefined && item !== null; item = batch.full ? undefined : read.ready()) {
+          batch.add(sharedFrame(item.event));
+          newest = item.id;
+          this.eventsReplayed++;
+        }
+        if (!batch.flush(connection)) return;
       }
       // Then the queued events newer than the replay. The loop re-reads the
       // queue after every pause, and from its last check to joining the
       // listeners nothing awaits, so no event can fall in between.
-      for (let i = 0; i < resume.queued.length; i++) {
-        const id = resume.queuedIds[i];
-        if (positions !== undefined && id !== undefined) {
+      for (let i = 0; i < resume.queued.length;) {
+        if (!(await this.paced(resume))) return;
+        if (positions !== undefined) {
           // Per channel: the stream skips what its replay wrote already.
-          if (!(await this.paced(resume))) return;
+          const id = resume.queuedIds[i];
           const event = resume.queued[i] as SseEvent;
-          positions.write(connection, resume.queuedChannels[i] as string, id, new EventFrames(event), true);
-        } else if (isNewer(id, newest)) {
-          if (!(await this.paced(resume))) return;
-          connection.write(encodeFrame(resume.queued[i] as SseEvent));
+          if (id === undefined) connection.write(encodeFrame(event));
+          else positions.write(connection, resume.queuedChannels[i] as string, id, new EventFrames(event), true);
+          i++;
+          continue;
+        }
+        batch.reset(connection.room);
+        for (; i < resume.queued.length && !batch.full; i++) {
+          const id = resume.queuedIds[i];
+          if (!isNewer(id, newest)) continue;
+          batch.add(sharedFrame(resume.queued[i] as SseEvent));
           if (id !== undefined) newest = id;
         }
+        if (!batch.flush(connection)) return;
       }
       if (!connection.open) return;
       const lastReceived = port.lastReceivedId();
