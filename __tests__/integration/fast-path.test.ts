@@ -4,7 +4,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { createHub } from '../../src/create-hub';
-import type { Hub } from '../../src/core/hub';
+import { WRITES_PER_TURN, type Hub } from '../../src/core/hub';
 import { createSubscribeHandler } from '../../src/http/subscribe';
 import { fromQuery } from '../../src/http/resolvers';
 import { listen, type Listening } from '../helpers/listen';
@@ -121,4 +121,19 @@ test('a wrapped res.write (as compression middleware does) sees every frame', as
   await hub.sendEvent('message', 'wrapped', 'fast');
   await waitFor(() => received().includes('data: wrapped\n\n'), { what: 'the frame' });
   expect(Buffer.concat(seen).toString()).toContain('event: message\ndata: wrapped\n\n');
+});
+
+test('an event for more streams than one turn writes goes out over several turns: every stream gets every event once, in order, in valid chunks', async () => {
+  await start();
+  const streams = WRITES_PER_TURN + 50; // each event is split over two turns, the sockets held corked across them
+  const clients = await Promise.all(Array.from({ length: streams }, () => rawClient(GET11)));
+  await waitFor(() => hub.stats().connections === streams, { what: 'every stream open' });
+  const data = Array.from({ length: 20 }, (_, i) => `e${i}`);
+  await Promise.all(data.map((d) => hub.sendEvent('message', d, 'fast'))); // all in one tick
+  const expected = data.map((d) => `event: message\ndata: ${d}\n\n`).join('');
+  const bodies = (): string[] =>
+    clients.map((received) => dechunk(received().split('\r\n\r\n').slice(1).join('\r\n\r\n')));
+  await waitFor(() => bodies().every((body) => body.endsWith(expected)), { what: 'all 20 events on every stream' });
+  for (const body of bodies()) expect(body).toBe(`retry: 3000\n: sse-hub\n\n${expected}`);
+  expect(hub.stats().framesWritten).toBe(20 * streams);
 });

@@ -80,12 +80,14 @@ test('a stream starts with the documented headers and the retry + comment preamb
   expect(res.text()).toBe('retry: 1234\n: sse-hub\n\n');
 });
 
-test('build once, write many: encodeFrame runs once per event and every subscriber gets the same Buffer', () => {
+test('build once, write many: encodeFrame runs once per event and every subscriber gets the same Buffer', async () => {
   const { hub, broker } = makeHub();
   const responses = Array.from({ length: 200 }, () => open(hub, ['all']));
   const spy = jest.spyOn(frame, 'encodeFrame');
   broker.emit('all', { event: 'message', data: '{"type":"message"}' });
   broker.emit('all', { event: 'message', data: 'second' });
+  // 400 writes are more than one turn's budget: the second event goes out on the next turn.
+  await waitFor(() => hub.stats().framesWritten === 400, { what: 'both events written' });
   expect(spy).toHaveBeenCalledTimes(2);
   const first = spy.mock.results[0]?.value as Buffer;
   const second = spy.mock.results[1]?.value as Buffer;
@@ -308,6 +310,23 @@ describe('fan-out budget', () => {
     const data = [...(streams[0] as FakeResponse).text().matchAll(/^data: (\d+)$/gm)].map((m) => Number(m[1]));
     expect(data).toEqual(Array.from({ length: 100 }, (_, i) => i));
   });
+});
+
+test('an event for more listeners than a turn has left is written a slice per turn, before the next event; a stream that joins meanwhile gets only what follows', async () => {
+  const { hub, broker } = makeHub();
+  const count = 2 * WRITES_PER_TURN + 10;
+  const streams = Array.from({ length: count }, () => open(hub, ['a']));
+  broker.emit('a', { event: 'message', data: 'first' });
+  broker.emit('a', { event: 'message', data: 'second' });
+  // One turn's budget of the first event only; the second waits behind it.
+  expect(hub.stats().framesWritten).toBe(WRITES_PER_TURN);
+  expect((streams[count - 1] as FakeResponse).text()).not.toContain('data: first');
+  const late = open(hub, ['a']);
+  await waitFor(() => hub.stats().framesWritten === 2 * count + 1, { what: 'both events written' });
+  for (const res of streams) {
+    expect([...res.text().matchAll(/^data: (\w+)$/gm)].map((m) => m[1])).toEqual(['first', 'second']);
+  }
+  expect([...late.text().matchAll(/^data: (\w+)$/gm)].map((m) => m[1])).toEqual(['second']);
 });
 
 describe('close with drainTime', () => {

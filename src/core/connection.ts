@@ -66,9 +66,28 @@ function directSocket(res: ServerResponse): Socket | null {
 /** Sockets corked since the last tick; uncorked together by one nextTick. */
 const corked: Socket[] = [];
 
+/** Hubs holding the corks (see holdCorks); while any does, the nextTick leaves them on. */
+let corkHolds = 0;
+
 function uncorkAll(): void {
+  if (corkHolds !== 0) return;
   for (const socket of corked) socket.uncork();
   corked.length = 0;
+}
+
+/**
+ * Keeps sockets corked past the end of the tick, until releaseCorks(): a hub
+ * that works off a backlog in short event-loop turns (so that new connections
+ * are accepted between them) still sends each socket many events per syscall.
+ */
+export function holdCorks(): void {
+  corkHolds++;
+}
+
+/** Ends one holdCorks(); the last one sends what the sockets hold. */
+export function releaseCorks(): void {
+  corkHolds--;
+  uncorkAll();
 }
 
 /**

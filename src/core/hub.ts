@@ -18,7 +18,7 @@ import {
   type HistoryLimits,
 } from './broker.js';
 import { CatchUp } from './catch-up.js';
-import { Connection } from './connection.js';
+import { Connection, holdCorks, releaseCorks } from './connection.js';
 import { BrokerUnavailableError, SseHubError } from './errors.js';
 import { toEvent, type SseEvent } from './event.js';
 import { assertChannelName } from './channel.js';
@@ -38,11 +38,21 @@ import { jitteredRetryMs } from './retry.js';
  * Socket writes the fan-out makes in one event-loop turn before it yields.
  * One read from the broker can hold hundreds of events; written to 10,000
  * listeners each, that is seconds of CPU in one turn on a busy machine, and
- * nothing else runs meanwhile: not SIGTERM, not the drain's timers, not new
- * connections. Past this budget the events wait in the hub's backlog, in
- * order, for the next turn.
+ * nothing else runs meanwhile: not SIGTERM, not the drain's timers. Nor new
+ * connections: Node (libuv 1.45 and later) accepts one connection per
+ * event-loop turn, so during a reconnect storm the length of a turn is what
+ * paces the crowd's return. Past this budget the events wait in the hub's
+ * backlog, in order, for the next turn; and an event for more listeners than
+ * the turn has left is written a slice of them per turn (see SplitFanOut).
  */
-export const WRITES_PER_TURN = 20_000;
+export const WRITES_PER_TURN = 250;
+
+/**
+ * While the backlog is worked off, turn after turn, sockets stay corked for up
+ * to this many writes (or until the backlog is empty): short turns must not
+ * cost one syscall per event per socket, which is what falls behind.
+ */
+export const WRITES_PER_FLUSH = 20_000;
 
 /**
  * Events the backlog holds at most. Past it the fan-out no longer yields (the
@@ -51,6 +61,14 @@ export const WRITES_PER_TURN = 20_000;
  * while closing: then yielding wins, and what no open stream needs is dropped.
  */
 export const MAX_BACKLOG_EVENTS = 10_000;
+
+/** An event written to its listeners over several turns, a slice per turn, before any later event. */
+interface SplitFanOut {
+  frame: Buffer;
+  /** The listeners as they were when it was delivered: one that joins meanwhile had it from its replay. */
+  targets: Connection[];
+  next: number;
+}
 
 export interface HubStats {
   /** Open SSE connections. */
@@ -114,6 +132,12 @@ export class Hub {
   private readonly replaysWaiting = new Map<Connection, string>();
   /** Socket writes made since the last yield (or since a few calm turns). */
   private turnWrites = 0;
+  /** The event being written a slice per turn, if any. */
+  private split: SplitFanOut | undefined;
+  /** True while this hub keeps sockets corked across turns (its backlog is being worked off). */
+  private holdingCorks = false;
+  /** Socket writes since the corks were last released (see WRITES_PER_FLUSH). */
+  private heldWrites = 0;
   private turnScheduled = false;
   /** History store (the broker's, or in memory); undefined when history is off. */
   private readonly history: BrokerHistory | undefined;
@@ -406,11 +430,12 @@ export class Hub {
    */
   private received(channel: string, event: SseEvent): void {
     const waiting = this.backlog.length - this.backlogHead;
-    if (waiting === 0 && this.turnWrites < WRITES_PER_TURN) {
+    if (waiting === 0 && this.split === undefined && this.turnWrites < WRITES_PER_TURN) {
       this.process(channel, event);
       return;
     }
     this.backlog.push({ channel, event });
+    this.holdCorks();
     if (waiting + 1 > MAX_BACKLOG_EVENTS && this.closing === undefined) {
       // Far behind: back-pressure onto the broker's socket, as without a backlog.
       while (this.backlog.length - this.backlogHead > MAX_BACKLOG_EVENTS) this.processNext();
@@ -433,14 +458,33 @@ export class Hub {
       this.turnWrites = 0;
       if (this.closing !== undefined && this.connections.size === 0) {
         this.backlogHead = this.backlog.length; // nobody left to write to: close() wins
+        this.split = undefined;
       }
+      this.writeSplit(WRITES_PER_TURN);
       while (this.backlogHead < this.backlog.length && this.turnWrites < WRITES_PER_TURN) this.processNext();
-      if (this.backlogHead < this.backlog.length) this.scheduleTurn();
-      else if (this.backlogHead !== 0) {
-        this.backlog = [];
-        this.backlogHead = 0;
+      if (this.backlogHead < this.backlog.length || this.split !== undefined) this.scheduleTurn();
+      else {
+        this.releaseCorks();
+        if (this.backlogHead !== 0) {
+          this.backlog = [];
+          this.backlogHead = 0;
+        }
       }
     });
+  }
+
+  private holdCorks(): void {
+    if (this.holdingCorks) return;
+    this.holdingCorks = true;
+    this.heldWrites = 0;
+    holdCorks();
+  }
+
+  /** Sends what the sockets hold since holdCorks() (no-op when not holding). */
+  private releaseCorks(): void {
+    if (!this.holdingCorks) return;
+    this.holdingCorks = false;
+    releaseCorks();
   }
 
   /** One broker event, in arrival order: counted, its id parsed, then caught up on or delivered. */
@@ -457,6 +501,8 @@ export class Hub {
    * connections are not listeners yet; their replay queues the event.
    */
   private deliver(channel: string, event: SseEvent, id: EventIdParts | undefined): void {
+    // Catch-up delivers outside the turns: an event being split goes out whole first, keeping order.
+    if (this.split !== undefined) this.writeSplit(Infinity);
     const { replays, positions } = this;
     if (positions !== undefined && id !== undefined && positions.isCopy(channel, id)) return;
     if (replays !== undefined) {
@@ -476,12 +522,44 @@ export class Hub {
       this.deliverPastFloors(set, frame, id, replays);
       return;
     }
+    if (set.size > WRITES_PER_TURN - this.turnWrites) {
+      this.startSplit(frame, [...set]);
+      return;
+    }
     let written = 0;
     for (const connection of set) {
       if (connection.write(frame)) written++;
     }
     this.counters.framesWritten += written;
     this.wrote(set.size);
+  }
+
+  /**
+   * Writes `frame` to `targets` over as many turns as the budget needs, so a
+   * turn stays short however many listen (see WRITES_PER_TURN); the events
+   * after it wait in the backlog meanwhile, and the sockets stay corked.
+   */
+  private startSplit(frame: Buffer, targets: Connection[]): void {
+    this.split = { frame, targets, next: 0 };
+    this.holdCorks();
+    this.writeSplit(WRITES_PER_TURN);
+  }
+
+  /** Goes on with the split event, up to `budget` writes in this turn in all. */
+  private writeSplit(budget: number): void {
+    const split = this.split;
+    if (split === undefined) return;
+    const { frame, targets } = split;
+    const end = Math.min(targets.length, split.next + Math.max(0, budget - this.turnWrites));
+    let written = 0;
+    for (let i = split.next; i < end; i++) {
+      if ((targets[i] as Connection).write(frame)) written++;
+    }
+    this.counters.framesWritten += written;
+    const writes = end - split.next;
+    split.next = end;
+    if (end === targets.length) this.split = undefined;
+    this.wrote(writes);
   }
 
   /**
@@ -493,6 +571,10 @@ export class Hub {
    */
   private wrote(writes: number): void {
     this.turnWrites += writes;
+    if (this.holdingCorks && (this.heldWrites += writes) >= WRITES_PER_FLUSH) {
+      this.releaseCorks(); // enough for one syscall per socket; the next backlog event holds again
+      if (this.backlogHead < this.backlog.length || this.split !== undefined) this.holdCorks();
+    }
     this.scheduleTurn();
   }
 
@@ -503,6 +585,13 @@ export class Hub {
    */
   private deliverPastFloors(set: Set<Connection>, frame: Buffer, id: EventIdParts, replays: Replays): void {
     replays.floors.pass(id);
+    if (set.size > WRITES_PER_TURN - this.turnWrites) {
+      this.startSplit(
+        frame,
+        [...set].filter((connection) => !replays.floors.drops(connection)),
+      );
+      return;
+    }
     let written = 0;
     for (const connection of set) {
       if (replays.floors.drops(connection)) continue;
