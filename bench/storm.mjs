@@ -53,7 +53,9 @@ export async function runStorm({ out, loadgen, redis, smoke, conns, flags = [], 
       ...(smoke ? ['--retry', '300'] : []),
       ...flags,
     ];
-    const first = await startServer(serverArgs, { redisUrl: redis.url });
+    // STORM_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for both servers (a profile of the storm).
+    const nodeArgs = process.env.STORM_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const first = await startServer(serverArgs, { redisUrl: redis.url, nodeArgs });
     let fresh;
     let takeover;
     let freshMetrics = {};
@@ -112,7 +114,7 @@ export async function runStorm({ out, loadgen, redis, smoke, conns, flags = [], 
             const t0 = performance.now();
             first.signal('SIGTERM');
             void first.exited.then(() => (timing.oldExitSeconds = (performance.now() - t0) / 1000));
-            takeover = startFresh(serverArgs, redis.url).then((server) => {
+            takeover = startFresh(serverArgs, redis.url, nodeArgs).then((server) => {
               timing.freshListeningSeconds = (performance.now() - t0) / 1000;
               fresh = server;
             });
@@ -152,11 +154,11 @@ export async function runStorm({ out, loadgen, redis, smoke, conns, flags = [], 
 }
 
 /** Starts the fresh server on the port the old one is giving up, retrying while it is still bound. */
-async function startFresh(serverArgs, redisUrl) {
+async function startFresh(serverArgs, redisUrl, nodeArgs) {
   const deadline = Date.now() + 60_000;
   for (;;) {
     try {
-      return await startServer(serverArgs, { redisUrl, settleMs: 0 });
+      return await startServer(serverArgs, { redisUrl, nodeArgs, settleMs: 0 });
     } catch (err) {
       if (!/EADDRINUSE/.test(String(err)) || Date.now() > deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 20));
