@@ -137,3 +137,19 @@ test('an event for more streams than one turn writes goes out over several turns
   for (const body of bodies()) expect(body).toBe(`retry: 3000\n: sse-hub\n\n${expected}`);
   expect(hub.stats().framesWritten).toBe(20 * streams);
 });
+
+test('a fast client is never taken for a slow one while the hub holds its socket corked across turns', async () => {
+  hub = createHub({ broker: 'memory', maxBufferedBytes: 256 * 1024 });
+  const subscribe = createSubscribeHandler({ hub, channels: fromQuery() });
+  server = await listen((req, res) => void subscribe(req, res));
+  const received = await rawClient(GET11);
+  await waitFor(() => hub.stats().connections === 1);
+  // 2,000 events of 1 KB in one tick: 8 turns of the fan-out's budget, 2 MB
+  // in all, eight times what may wait unsent, and the client reads at once.
+  const data = 'x'.repeat(1000);
+  await Promise.all(Array.from({ length: 2000 }, (_, i) => hub.sendEvent('message', `${i} ${data}`, 'fast')));
+  await waitFor(() => hub.stats().framesWritten === 2000, { what: 'every event written' });
+  await waitFor(() => received().includes(`data: 1999 ${data}\n\n`), { what: 'the last event' });
+  expect(hub.stats().slowClientsClosed).toBe(0);
+  expect(hub.stats().connections).toBe(1);
+});

@@ -100,8 +100,15 @@ function writeDirect(socket: Socket, frame: Buffer): boolean {
     socket.cork();
     if (corked.push(socket) === 1) process.nextTick(uncorkAll);
   }
-  return socket.write(chunkOf(frame));
+  const written = socket.write(chunkOf(frame));
+  // Held across turns, a socket sends what it has once that fills a syscall:
+  // bytes kept back by the hub are not bytes the client failed to take.
+  if (corkHolds !== 0 && socket.writableLength >= HELD_BYTES) socket.uncork();
+  return written;
 }
+
+/** A socket kept corked across turns (holdCorks) sends its bytes once this many are held. */
+const HELD_BYTES = 64 * 1024;
 
 /**
  * Writes frames no other connection writes at this point (a replay) as one
