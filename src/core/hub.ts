@@ -48,11 +48,15 @@ import { jitteredRetryMs } from './retry.js';
 export const WRITES_PER_TURN = 250;
 
 /**
- * While the backlog is worked off, turn after turn, sockets stay corked for up
- * to this many writes (or until the backlog is empty): short turns must not
- * cost one syscall per event per socket, which is what falls behind.
+ * While the backlog is worked off, turn after turn, sockets stay corked until
+ * it is empty, or for this many milliseconds at most: a hub that is behind
+ * then sends each socket many events per syscall, as one that wrote a whole
+ * broker read in one turn would (a socket also sends once it holds 64 KiB).
+ * Flushing every few events instead is what keeps a hub behind: at 10,000
+ * listeners of 100 events/s, two events per syscall delivered a seventh of
+ * what the ceiling server delivers (bench/RESULTS.md, storm-live-10k).
  */
-export const WRITES_PER_FLUSH = 20_000;
+export const FLUSH_AFTER_MS = 500;
 
 /**
  * Events the backlog holds at most. Past it the fan-out no longer yields (the
@@ -136,8 +140,8 @@ export class Hub {
   private split: SplitFanOut | undefined;
   /** True while this hub keeps sockets corked across turns (its backlog is being worked off). */
   private holdingCorks = false;
-  /** Socket writes since the corks were last released (see WRITES_PER_FLUSH). */
-  private heldWrites = 0;
+  /** When the corks were last taken (see FLUSH_AFTER_MS), by performance.now(). */
+  private heldAt = 0;
   private turnScheduled = false;
   /** History store (the broker's, or in memory); undefined when history is off. */
   private readonly history: BrokerHistory | undefined;
@@ -476,7 +480,7 @@ export class Hub {
   private holdCorks(): void {
     if (this.holdingCorks) return;
     this.holdingCorks = true;
-    this.heldWrites = 0;
+    this.heldAt = performance.now();
     holdCorks();
   }
 
@@ -571,8 +575,8 @@ export class Hub {
    */
   private wrote(writes: number): void {
     this.turnWrites += writes;
-    if (this.holdingCorks && (this.heldWrites += writes) >= WRITES_PER_FLUSH) {
-      this.releaseCorks(); // enough for one syscall per socket; the next backlog event holds again
+    if (this.holdingCorks && performance.now() - this.heldAt >= FLUSH_AFTER_MS) {
+      this.releaseCorks(); // held long enough: send, and hold again for the rest
       if (this.backlogHead < this.backlog.length || this.split !== undefined) this.holdCorks();
     }
     this.scheduleTurn();
