@@ -50,6 +50,15 @@ const SCENARIOS = [
     servers: ['sse-hub', 'sse-hub-2w'],
     baseline: 'sse-hub',
   },
+  // The live load storm-10k runs under, alone: can this machine carry it at all, with any server?
+  {
+    name: 'storm-live-10k',
+    what: "one channel, 100 events/s: storm-10k's live load on `all`, no storm",
+    mode: 'broadcast',
+    conns: k(10000),
+    rate: 100,
+    servers: ['ceiling', 'sse-hub'],
+  },
   { name: 'storm-10k', what: 'reconnect storm', mode: 'storm', conns: k(10000), servers: ['sse-hub'] },
 ];
 const hubIndex = join(out, 'dist', 'cjs', 'index.js');

@@ -21,6 +21,7 @@ describeWithTools(['redis-server', 'gcc'], 'npm run bench -- --smoke', () => {
       'max-1k',
       'workers-max-1k',
       'workers-broadcast-10k',
+      'storm-live-10k',
       'storm-10k',
     ]) {
       expect(out).toMatch(new RegExp(`^## ${scenario} — \\d+ connections`, 'm'));
