@@ -8,6 +8,7 @@ import type { RedisBroker } from '../../src/brokers/redis';
 import { createServer, type SseServer } from '../../src/cli/server';
 import { compareIds } from '../../src/core/history';
 import { PAGE_EVENTS } from '../../src/core/history-read';
+import { WRITES_PER_TURN } from '../../src/core/hub';
 import { RedisServer } from '../helpers/redis-server';
 import { describeWithTools } from '../helpers/require-tool';
 import { SseReader } from '../helpers/sse-reader';
@@ -98,6 +99,42 @@ describeWithTools(['redis-server'], 'history cache', () => {
     const redisReads = (await scriptCalls()) - LIVE;
     expect(redisReads).toBeGreaterThanOrEqual(cacheReads);
     expect(redisReads).toBeLessThan(uncached / 50);
+  }, 90_000);
+
+  test('resumes answered while the fan-out is behind (the cache ahead of live delivery): each event once, in order', async () => {
+    const { hub } = sse;
+    // 3 × WRITES_PER_TURN listeners: every event is written over several turns,
+    // so a burst leaves the fan-out behind the broker while the cache follows
+    // the broker as events arrive.
+    const anchors = await Promise.all(
+      Array.from({ length: 3 * WRITES_PER_TURN }, () => SseReader.open(`${url}/?channels=all`)),
+    );
+    readers.push(...anchors);
+    await waitFor(() => hub.stats().connections === anchors.length, { what: 'the listeners' });
+    const sent: string[] = [];
+    const burst = async (from: number, count: number): Promise<void> => {
+      const ids = await Promise.all(
+        Array.from({ length: count }, (_, i) => hub.sendEvent('message', { i: from + i }, 'all')),
+      );
+      sent.push(...ids.map((r) => r.id as string));
+    };
+    await burst(0, 100);
+    await (anchors[0] as SseReader).waitForEvents(100, 20_000);
+    const lastSeen = sent.sort(compareIds)[19] as string;
+    const opening = Array.from({ length: 100 }, () =>
+      SseReader.open(`${url}/?channels=all`, { 'Last-Event-ID': lastSeen }),
+    );
+    await Promise.all([burst(100, 200), burst(300, 200)]);
+    const clients = await Promise.all(opening);
+    readers.push(...clients);
+    const expected = [...sent].sort(compareIds).slice(20);
+    for (const client of clients) await client.waitForEvents(expected.length, 30_000);
+    for (const client of clients) expect(client.events.map((e) => e.id as string)).toEqual(expected);
+    for (const anchor of anchors) await anchor.waitForEvents(sent.length, 30_000);
+    expect((anchors[anchors.length - 1] as SseReader).events.map((e) => e.id as string)).toEqual(
+      [...sent].sort(compareIds),
+    );
+    expect(hub.stats().historyCacheHits).toBeGreaterThan(0);
   }, 90_000);
 
   test('clients on `all` and their own channel (the storm): each event once, in id order; a fill per own channel', async () => {

@@ -241,8 +241,8 @@ export class HistoryCache implements BrokerHistory {
   }
 
   /**
-   * Every event the hub delivers, in delivery order (called once per event,
-   * never per listener). Extends the channel's run; an event already in it
+   * Every event the hub receives from the broker, in arrival order, before
+   * the fan-out gets to it (called once per event, never per listener). Extends the channel's run; an event already in it
    * (read by a fill before it arrived live) is skipped.
    */
   received(channel: string, event: SseEvent, id: EventIdParts | undefined): void {

@@ -130,7 +130,7 @@ export class Hub {
   private closing: Promise<void> | undefined;
   private counters = { eventsReceived: 0, framesWritten: 0, slowClientsClosed: 0, replaysQueued: 0 };
   /** Broker events waiting for the next turn, in arrival order (see WRITES_PER_TURN); taken entries are cleared. */
-  private backlog: ({ channel: string; event: SseEvent } | undefined)[] = [];
+  private backlog: ({ channel: string; event: SseEvent; id: EventIdParts | undefined } | undefined)[] = [];
   private backlogHead = 0;
   /** Resumes waiting for one of the maxReplays slots, first come first served → their Last-Event-ID. */
   private readonly replaysWaiting = new Map<Connection, string>();
@@ -429,16 +429,22 @@ export class Hub {
 
   /**
    * An event from the broker. Its id is parsed here, once, and travels with
-   * it. Catch-up may take it (queued during an outage, or a copy of an event
-   * it delivered already); else it is delivered.
+   * it. The history cache follows the broker as events arrive, not as the
+   * fan-out gets to them: a replay answered from it may then be ahead of
+   * live delivery, which the replay's id floor already handles, instead of
+   * waiting on a fan-out that is behind. Catch-up may take the event (queued
+   * during an outage, or a copy of an event it delivered already); else it is
+   * delivered.
    */
   private received(channel: string, event: SseEvent): void {
+    const id = parseEventId(event.id);
+    this.historyCache?.received(channel, event, id);
     const waiting = this.backlog.length - this.backlogHead;
     if (waiting === 0 && this.split === undefined && this.turnWrites < WRITES_PER_TURN) {
-      this.process(channel, event);
+      this.process(channel, event, id);
       return;
     }
-    this.backlog.push({ channel, event });
+    this.backlog.push({ channel, event, id });
     this.holdCorks();
     if (waiting + 1 > MAX_BACKLOG_EVENTS && this.closing === undefined) {
       // Far behind: back-pressure onto the broker's socket, as without a backlog.
@@ -448,9 +454,9 @@ export class Hub {
   }
 
   private processNext(): void {
-    const next = this.backlog[this.backlogHead] as { channel: string; event: SseEvent };
+    const next = this.backlog[this.backlogHead] as { channel: string; event: SseEvent; id: EventIdParts | undefined };
     this.backlog[this.backlogHead++] = undefined;
-    this.process(next.channel, next.event);
+    this.process(next.channel, next.event, next.id);
   }
 
   /** Resets the budget on the next turn, then goes on with the backlog. */
@@ -491,11 +497,10 @@ export class Hub {
     releaseCorks();
   }
 
-  /** One broker event, in arrival order: counted, its id parsed, then caught up on or delivered. */
-  private process(channel: string, event: SseEvent): void {
+  /** One broker event, in arrival order: counted, then caught up on or delivered. */
+  private process(channel: string, event: SseEvent, id: EventIdParts | undefined): void {
     this.counters.eventsReceived++;
     this.channelEvents.set(channel, (this.channelEvents.get(channel) ?? 0) + 1);
-    const id = parseEventId(event.id);
     if (this.catchUp?.intercept(channel, event, id) === true) return;
     this.deliver(channel, event, id);
   }
@@ -511,7 +516,6 @@ export class Hub {
     if (positions !== undefined && id !== undefined && positions.isCopy(channel, id)) return;
     if (replays !== undefined) {
       if (id !== undefined) this.lastReceived = { id: event.id as string, parts: id };
-      this.historyCache?.received(channel, event, id);
       replays.queue(channel, event, id);
     }
     const set = this.listeners.get(channel);
