@@ -2,6 +2,7 @@
 // plus optional capabilities detected with type guards. A broker without the
 // health capability is always healthy. Code outside brokers/ reaches a broker
 // only through these declarations, never through a broker's class.
+import type { EventIdParts } from './history.js';
 import type { SseEvent } from './event.js';
 
 /** Receives every event published on one channel, already decoded. */
@@ -112,6 +113,13 @@ export interface ChannelHistory {
    * after the last one returned. Absent or false: `events` is all there is.
    */
   more?: boolean;
+  /**
+   * Each event's id, parsed, when the history holds them parsed already (the
+   * history cache): a crowd of replays then does not parse the same ids once
+   * per client. Same length and order as `events`; both arrays are the
+   * reader's to keep.
+   */
+  ids?: EventIdParts[];
 }
 
 /** A bounded read: at most `count` events per channel, so no read holds a whole history. */

@@ -548,6 +548,7 @@ export class HistoryCache implements BrokerHistory {
     }
     return {
       events: run.events.slice(low, end),
+      ids: run.ids.slice(low, end),
       oldestId: run.head < run.events.length ? ((run.events[run.head] as SseEvent).id as string) : null,
       horizon: run.fromId,
       more: end < run.ids.length,

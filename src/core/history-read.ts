@@ -262,6 +262,11 @@ export class PagedHistoryRead {
   }
 
   private cursor(channel: string, after: string, kept: ChannelHistory | undefined): Cursor {
+    if (kept?.ids !== undefined && kept.ids.length === kept.events.length) {
+      // Parsed already (the history cache): thousands of replays of one page parse nothing.
+      const { events, ids } = kept;
+      return { channel, after, events, ids, next: 0, more: kept.more === true && events.length > 0, epoch: this.epoch };
+    }
     const events: SseEvent[] = [];
     const ids: EventIdParts[] = [];
     for (const event of kept?.events ?? []) {
