@@ -38,8 +38,14 @@ type WatchWindow = Omit<Window, 'seen' | 'sseHub' | 'firstSource'> & {
 };
 declare const window: WatchWindow;
 
-/** The server's heartbeat (ms): short, so a freeze is noticed in 2.5 × 300 = 750 ms. */
-const HEARTBEAT = 300;
+/**
+ * The server's heartbeat (ms): short, so a freeze is noticed in 2.5 × 500 =
+ * 1.25 s. At 300 ms, a loaded CI machine (two jest workers and Chromium on two
+ * cores) now and then left a live stream silent for the 750 ms that makes a
+ * second, real sse.stale (also on the code before the storm work, 1 in 4 runs
+ * beside two CPU hogs).
+ */
+const HEARTBEAT = 500;
 
 const RECORDER = `<script>
 window.seen = [];
@@ -289,7 +295,7 @@ describeWithTools([CHROMIUM_PATH], 'sse.js heartbeat watchdog in headless Chromi
 
     test('heartbeats alone keep the watchdog quiet; with `heartbeat` in sse-events the page gets sse.heartbeat', async () => {
       const tab = await openTab(pageUrl('beats', 'sse-data="/sse/?channels=all" sse-events="heartbeat"'));
-      // 6 heartbeats = 1.8 s, past the watchdog's 2.5 heartbeats: heartbeats alone keep the stream live.
+      // 6 heartbeats = 3 s, past the watchdog's 2.5 heartbeats: heartbeats alone keep the stream live.
       await waitSeen(tab, 'sse.heartbeat', 6);
       const beat = await tab.evaluate(() => window.seen.find((e) => e.name === 'sse.heartbeat')!.msg);
       expect(beat).toEqual({ heartbeat: HEARTBEAT, time: expect.any(Number) });

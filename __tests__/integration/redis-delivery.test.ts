@@ -139,7 +139,9 @@ describeWithTools(['redis-server', 'redis-cli'], 'Redis wire format end to end',
     let out = '';
     sub.stdout.on('data', (c: Buffer) => (out += c.toString()));
     try {
-      await subscribed('all');
+      // redis-cli's own confirmation: a count of subscribers could still include
+      // the server's subscription from the test before, not yet dropped.
+      await waitFor(() => /^subscribe\nall\n1\n/m.test(out), { what: 'redis-cli to subscribe' });
       await sse.hub.sendEvent('message', { type: 'message', user: 'tug' }, 'all');
       await waitFor(() => out.includes('tug'), { what: 'redis-cli to receive' });
       expect(out).toContain('["message","{\\"type\\":\\"message\\",\\"user\\":\\"tug\\"}"]');
